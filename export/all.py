@@ -1,0 +1,132 @@
+"""Export every format this machine can make and print a table: made / validated / skipped-and-why.
+
+Usage:
+    python -m export.all --weights denoise-mobile -o out/
+    python -m export.all --weights W.safetensors --formats onnx,tflite --size 256x256
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from export.base import ExportConfig, human_size, size_of
+from runtimes.errors import UserError, run_cli
+from runtimes.formats import FORMATS
+
+NEEDS = {"onnx": ("onnx", "onnxscript", "onnxruntime"), "tensorrt": ("onnx", "onnxscript", "onnxruntime"),
+         "coreml": ("coremltools",), "tflite": ("litert_torch", "ai_edge_litert")}
+DEFAULT_PRECISION = {"onnx": "fp32", "tensorrt": "fp16", "coreml": "fp16", "tflite": "fp32"}
+
+
+@dataclass(frozen=True)
+class AllConfig:
+    """Options for exporting every format.
+
+    Attributes:
+        common: shared options (precision is chosen per format: DEFAULT_PRECISION).
+        formats: format keys to try.
+        tflite_sizes: TFLite signature sizes.
+    """
+
+    common: ExportConfig
+    formats: tuple[str, ...] = tuple(FORMATS)
+    tflite_sizes: tuple[tuple[int, int], ...] = ((720, 1280),)
+
+
+@dataclass(frozen=True)
+class Row:
+    fmt: str
+    made: str
+    validated: str
+    note: str
+
+
+def missing(fmt: str) -> list[str]:
+    """Python modules the format's exporter needs that are not installed."""
+    return [m for m in NEEDS[fmt] if importlib.util.find_spec(m) is None]
+
+
+def export_one(fmt: str, cfg: AllConfig):
+    """Run one exporter with its default precision; returns its `ExportResult`."""
+    common = replace(cfg.common, precision=DEFAULT_PRECISION[fmt])
+    if fmt == "onnx":
+        from export.onnx import OnnxConfig, export_onnx
+
+        return export_onnx(OnnxConfig(common))
+    if fmt == "tensorrt":
+        from export.tensorrt import TensorRTConfig, export_tensorrt
+
+        return export_tensorrt(TensorRTConfig(common))
+    if fmt == "coreml":
+        from export.coreml import CoreMLConfig, export_coreml
+
+        return export_coreml(CoreMLConfig(replace(common, nhwc=False)))
+    from export.tflite import TFLiteConfig, export_tflite
+
+    return export_tflite(TFLiteConfig(common, sizes=cfg.tflite_sizes))
+
+
+def export_all(cfg: AllConfig) -> list[Row]:
+    """Try every format; never stops at the first failure."""
+    rows = []
+    for fmt in cfg.formats:
+        absent = missing(fmt)
+        if absent:
+            rows.append(Row(fmt, "skipped", "-", f"missing {', '.join(absent)}: pip install "
+                                                   f"'levelres[{FORMATS[fmt].extra}]'"))
+            continue
+        try:
+            result = export_one(fmt, cfg)
+        except UserError as exc:
+            rows.append(Row(fmt, "failed", "-", str(exc)))
+            continue
+        status = result.validation.get("status", "not validated")
+        if fmt == "tensorrt" and status in ("passed", "failed"):
+            status += " (ONNX)"
+        note = f"{result.path} ({human_size(size_of(result.path))})"
+        if result.notes:
+            note += "; " + "; ".join(result.notes)
+        rows.append(Row(fmt, "made", status, note))
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    """A plain-text table of the rows."""
+    head = Row("format", "made", "validated", "artifact / reason")
+    width = [max(len(getattr(r, f)) for r in [head, *rows]) for f in ("fmt", "made", "validated")]
+    lines = []
+    for r in [head, *rows]:
+        lines.append(f"{r.fmt:<{width[0]}}  {r.made:<{width[1]}}  {r.validated:<{width[2]}}  {r.note}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from export.base import common_config
+    from export.tflite import parse_sizes
+    from train.levels import parse_level
+
+    parser = argparse.ArgumentParser(prog="python -m export.all", description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
+    parser.add_argument("-o", "--out", default="out")
+    parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated subset of {', '.join(FORMATS)}")
+    parser.add_argument("--level-mode", default="folded", choices=("folded", "weights", "fixed"))
+    parser.add_argument("--level", type=parse_level, default=None)
+    parser.add_argument("--size", default="720x1280", help="TFLite signature sizes HxW[,HxW]")
+    parser.add_argument("--allow-mismatch", action="store_true")
+    args = parser.parse_args(argv)
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise UserError(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
+    args.precision, args.nhwc, args.name, args.no_validate, args.calibration = "fp32", False, None, False, None
+    cfg = AllConfig(common_config(args, out_dir=Path(args.out)), formats=formats, tflite_sizes=parse_sizes(args.size))
+    rows = export_all(cfg)
+    print(format_table(rows))
+    return 1 if any(r.made == "failed" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

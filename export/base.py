@@ -1,0 +1,304 @@
+"""Shared exporter plumbing: the common config and CLI flags, model loading, metadata, atomic output.
+
+Every exporter follows one flow (`run_export`): load the checkpoint, build the export graph, write
+the artifact under a temporary name in the output folder, validate it, write metadata, rename it
+into place, and print one line (path, size, validation result).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtimes.errors import UserError
+from runtimes.formats import Format, meta_path
+
+ARTIFACT_FORMAT = "levelres-artifact"
+LICENSE = "MIT"
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence the converter's progress output, native logs and warnings (errors still propagate)."""
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            os.dup2(null, fd)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for fd, copy_fd in zip((1, 2), saved, strict=True):
+            os.dup2(copy_fd, fd)
+            os.close(copy_fd)
+        os.close(null)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Options every exporter shares.
+
+    Attributes:
+        weights: checkpoint path or shipped weight-set name.
+        out_dir: output folder (created when missing).
+        level_mode: folded, weights or fixed.
+        level: the baked level (fixed mode), in the user's unit.
+        precision: fp32, fp16, int8-dynamic or int8 (what the format supports).
+        nhwc: image input/output as (N, H, W, 3).
+        calibration: folder of calibration images (int8).
+        validate: run the artifact against the PyTorch reference after export.
+        allow_mismatch: keep an artifact that fails validation (recorded as failed).
+        name: artifact file stem; None derives it from the checkpoint, mode and precision.
+    """
+
+    weights: str
+    out_dir: Path = Path("out")
+    level_mode: str = "folded"
+    level: float | None = None
+    precision: str = "fp32"
+    nhwc: bool = False
+    calibration: Path | None = None
+    validate: bool = True
+    allow_mismatch: bool = False
+    name: str | None = None
+
+
+@dataclass
+class ExportResult:
+    """What an export produced."""
+
+    path: Path
+    meta: dict
+    extra_files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def validation(self) -> dict:
+        return self.meta.get("validation", {})
+
+
+def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...],
+                    default_precision: str = "fp32") -> None:
+    """The flags shared by every exporter's command line."""
+    from train.levels import parse_level
+
+    parser.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
+    parser.add_argument("-o", "--out", default="out", help="output folder (default: out)")
+    parser.add_argument("--level-mode", default="folded", choices=("folded", "weights", "fixed"),
+                        help="folded: constant weights, conv outputs x strength (default); weights: runtime "
+                             "Mul(strength, W); fixed: level baked into constants (needs --level)")
+    parser.add_argument("--level", type=parse_level, default=None, help="level for --level-mode fixed (user's unit)")
+    parser.add_argument("--precision", default=default_precision, choices=precisions,
+                        help=f"one of {', '.join(precisions)} (default {default_precision})")
+    parser.add_argument("--calibration", default=None, help="folder of calibration images (int8)")
+    parser.add_argument("--nhwc", action="store_true", help="image input/output in (N, H, W, 3) layout")
+    parser.add_argument("--name", default=None, help="artifact file stem (default: <weights>-<mode>-<precision>)")
+    parser.add_argument("--no-validate", action="store_true", help="skip validation (recorded as not validated)")
+    parser.add_argument("--allow-mismatch", action="store_true", help="keep an artifact that fails validation")
+
+
+def common_config(args: argparse.Namespace, **overrides) -> ExportConfig:
+    """An `ExportConfig` from parsed common flags."""
+    values = dict(weights=args.weights, out_dir=Path(args.out), level_mode=args.level_mode, level=args.level,
+                  precision=args.precision, nhwc=args.nhwc, name=args.name, validate=not args.no_validate,
+                  calibration=Path(args.calibration) if args.calibration else None,
+                  allow_mismatch=args.allow_mismatch)
+    values.update(overrides)
+    return ExportConfig(**values)
+
+
+def load_model(cfg: ExportConfig):
+    """Load the checkpoint and check the level options against its level map; returns (model, meta)."""
+    from train.checkpoint import load_checkpoint
+
+    model, ckpt = load_checkpoint(cfg.weights)
+    if cfg.level is not None:
+        model.level_map.check(cfg.level)
+    if cfg.level_mode == "fixed" and cfg.level is None:
+        raise UserError("--level-mode fixed needs --level L in the model's unit "
+                        f"({model.level_map.unit}, e.g. {model.level_map.trained_range[1]:g})")
+    if cfg.level is not None and cfg.level_mode != "fixed":
+        raise UserError("--level is only used with --level-mode fixed; drop it or add --level-mode fixed")
+    if cfg.precision == "int8" and cfg.calibration is None:
+        raise UserError("--precision int8 needs --calibration IMAGE_DIR (a folder of representative images)")
+    if cfg.calibration is not None:
+        from runtimes.images import list_images
+
+        list_images(cfg.calibration)
+    return model, ckpt
+
+
+def graph_spec(cfg: ExportConfig, shuffle: str = "pixel"):
+    """The `GraphSpec` for a config."""
+    from export.graph import GraphSpec
+
+    return GraphSpec(mode=cfg.level_mode, level=cfg.level, nhwc=cfg.nhwc, shuffle=shuffle)
+
+
+def artifact_stem(cfg: ExportConfig) -> str:
+    """Default file stem: <weights stem>-<mode>[<level>]-<precision>[-nhwc]."""
+    if cfg.name:
+        return cfg.name
+    mode = f"fixed{cfg.level:g}" if cfg.level_mode == "fixed" else cfg.level_mode
+    return f"{Path(cfg.weights).stem}-{mode}-{cfg.precision}" + ("-nhwc" if cfg.nhwc else "")
+
+
+def base_meta(model, ckpt: dict, cfg: ExportConfig, fmt: Format) -> dict:
+    """The metadata every artifact carries (level map, I/O, modes); exporters add their fields."""
+    from train.checkpoint import code_version
+
+    lm = model.level_map
+    layout = "NHWC" if cfg.nhwc else "NCHW"
+    image_shape = ["N", "H", "W", 3] if cfg.nhwc else ["N", 3, "H", "W"]
+    inputs = [{"name": "image", "shape": image_shape, "dtype": "float32", "range": [0, 1]}]
+    if cfg.level_mode != "fixed":
+        inputs.append({"name": "level", "shape": [1], "dtype": "float32", "unit": lm.unit,
+                       "range": [lm.lo, lm.hi]})
+    return {
+        "format": ARTIFACT_FORMAT, "artifact_format": fmt.key, "task": lm.task, "level_map": lm.to_dict(),
+        "level_unit": lm.unit, "level_range": [lm.lo, lm.hi], "train_levels": list(lm.train_levels),
+        "arch": model.cfg.to_dict(), "level_mode": cfg.level_mode, "fixed_level": cfg.level,
+        "precision": cfg.precision, "layout": layout, "inputs": inputs,
+        "outputs": [{"name": "restored", "shape": image_shape, "dtype": "float32"}],
+        "source": {"weights": Path(cfg.weights).name, "trained": {k: ckpt[k] for k in ("step", "run") if k in ckpt},
+                   "code_version": code_version()},
+        "license": LICENSE,
+        "description": f"{lm.task} restoration; level input in {lm.unit} units ({cfg.level_mode} mode)",
+    }
+
+
+def versions(*dists: str) -> dict[str, str]:
+    """Installed versions of the given distributions (absent ones are left out)."""
+    from importlib import metadata
+
+    found = {}
+    for dist in dists:
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def write_meta(artifact: Path, meta: dict) -> Path:
+    """Write `<artifact>.meta.json`."""
+    path = meta_path(artifact)
+    path.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return path
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """Create the output folder; a clear error when it cannot be written."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output folder {out_dir}: {exc.strerror}; choose a writable path") from None
+    if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):
+        raise UserError(f"output folder {out_dir} is not writable; choose a writable path")
+    return out_dir
+
+
+def temp_path(out_dir: Path, final: Path) -> Path:
+    """A fresh temporary name in the output folder with the artifact's suffix (tools check suffixes)."""
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{final.stem}.", suffix=".tmp", dir=out_dir))
+    return tmp_dir / final.name
+
+
+def remove(path: Path) -> None:
+    """Delete a file or folder if present."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def finalize(tmp: Path, final: Path, extra: list[Path] = ()) -> list[Path]:
+    """Move the artifact, its sidecar and extra files from the temporary folder into place."""
+    moved = []
+    for src in [tmp, meta_path(tmp), *extra]:
+        dst = final.parent / src.name
+        remove(dst)
+        os.replace(src, dst)
+        moved.append(dst)
+    remove(tmp.parent)
+    return moved
+
+
+def size_of(path: Path) -> int:
+    """Bytes of a file or a folder (mlpackage)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def summary_line(result: ExportResult) -> str:
+    """One line: path, size, validation result."""
+    from export.validate import describe
+
+    return f"{result.path}  {human_size(size_of(result.path))}  {describe(result.validation)}"
+
+
+def run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Callable | None,
+               embed: Callable | None = None, stem: str | None = None) -> ExportResult:
+    """The common flow around a format's `build`, `validate` and `embed` (metadata) steps.
+
+    Args:
+        cfg: the shared options.
+        fmt: the format row.
+        build: `build(model, tmp_path, meta) -> list of extra files` writes the artifact (meta may be updated).
+        validate: `validate(model, tmp_path, meta) -> validation dict`, or None when the runtime is absent.
+        embed: `embed(tmp_path, meta)` writes the metadata into the artifact where the format has it.
+        stem: file stem (default `artifact_stem(cfg)`).
+    Returns:
+        The result, with the artifact renamed into place.
+    """
+    from export.validate import failed, not_validated
+
+    model, ckpt = load_model(cfg)
+    out_dir = prepare_out_dir(cfg.out_dir)
+    final = out_dir / f"{stem or artifact_stem(cfg)}{fmt.suffix}"
+    tmp = temp_path(out_dir, final)
+    try:
+        meta = base_meta(model, ckpt, cfg, fmt)
+        extra = build(model, tmp, meta) or []
+        write_meta(tmp, meta)
+        if not cfg.validate:
+            meta["validation"] = not_validated("disabled with --no-validate")
+        elif validate is None:
+            meta["validation"] = meta.get("validation") or not_validated("runtime not available")
+        else:
+            meta["validation"] = validate(model, tmp, meta)
+        if failed(meta["validation"]) and not cfg.allow_mismatch:
+            from export.validate import describe
+
+            raise UserError(f"validation failed for {final.name}: {describe(meta['validation'])} "
+                            "(artifact not written; --allow-mismatch keeps it)")
+        if embed is not None:
+            embed(tmp, meta)
+        write_meta(tmp, meta)
+        moved = finalize(tmp, final, extra)
+    finally:
+        remove(tmp.parent)
+    return ExportResult(final, meta, extra_files=moved[2:])

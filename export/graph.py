@@ -1,0 +1,153 @@
+"""Export graphs: small torch wrappers over a loaded `LevelNet`, shared by every exporter.
+
+Three level modes (DESIGN §2), all with the level-to-strength map (a*level + b) inside the graph:
+    folded   constant W and b, each level conv's output multiplied by the strength (the default)
+    weights  the literal form: Mul(strength, W) feeds a conv whose weight is a runtime tensor
+    fixed    the level baked into constant weights; the graph has no level input
+Affine level convs in folded mode are one constant conv with 2x outputs and a scalar mix.
+
+Usage:
+    graph = build_graph(model, GraphSpec(mode="folded"))
+    restored = graph(image, torch.tensor([25.0]))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from runtimes.errors import UserError
+from train.model import LevelConv2d, LevelNet
+
+MODES = ("folded", "weights", "fixed")
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """How to wrap the network for export.
+
+    Attributes:
+        mode: folded, weights or fixed (see module docstring).
+        level: the baked level in the user's unit (fixed mode only).
+        nhwc: image input and output in (N, H, W, 3) layout instead of (N, 3, H, W).
+        shuffle: "pixel" (PixelShuffle) or "deconv" (the exact stride-2 transposed-conv replacement).
+    """
+
+    mode: str = "folded"
+    level: float | None = None
+    nhwc: bool = False
+    shuffle: str = "pixel"
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise UserError(f"unknown level mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if (self.mode == "fixed") != (self.level is not None):
+            raise UserError("--level-mode fixed needs --level L (and --level is only valid with fixed)")
+        if self.shuffle not in ("pixel", "deconv"):
+            raise UserError(f"unknown shuffle {self.shuffle!r}; choose pixel or deconv")
+
+
+class DeconvShuffle(nn.Module):
+    """PixelShuffle(r) as a stride-r transposed conv with a one-hot kernel (exact; converts at any size)."""
+
+    def __init__(self, out_channels: int, r: int = 2):
+        super().__init__()
+        self.r = r
+        w = torch.zeros(out_channels * r * r, out_channels, r, r)
+        for c in range(out_channels):
+            for dy in range(r):
+                for dx in range(r):
+                    w[c * r * r + dy * r + dx, c, dy, dx] = 1.0
+        self.register_buffer("weight", w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(x, self.weight, stride=self.r)
+
+
+class LevelGraph(nn.Module):
+    """`forward(image, level)` (or `forward(image)` in fixed mode) -> restored, per a `GraphSpec`."""
+
+    def __init__(self, net: LevelNet, spec: GraphSpec):
+        super().__init__()
+        self.net, self.spec = net.eval(), spec
+        self.residual = net.cfg.residual == "global"
+        t = net.cfg.tail_channels
+        self.shuffle = DeconvShuffle(t) if spec.shuffle == "deconv" else nn.PixelShuffle(2)
+        self.baked = nn.ParameterDict()
+        if spec.mode == "fixed":
+            s = net.level_map.strength(spec.level)
+            for name, conv in self._level_convs():
+                w, b = _generated(conv, torch.tensor(s))
+                self.baked[name + "_w"] = nn.Parameter(w.detach().clone(), requires_grad=False)
+                self.baked[name + "_b"] = nn.Parameter(b.detach().clone(), requires_grad=False)
+        self._names = {id(conv): name for name, conv in self._level_convs()}
+
+    def _level_convs(self):
+        return [(n.replace(".", "_"), m) for n, m in self.net.named_modules() if isinstance(m, LevelConv2d)]
+
+    def _conv(self, conv: LevelConv2d, x: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
+        if conv.form == "plain":
+            return F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding)
+        mode = self.spec.mode
+        if mode == "fixed":
+            name = self._names[id(conv)]
+            return F.conv2d(x, self.baked[name + "_w"], self.baked[name + "_b"], conv.stride, conv.padding)
+        if mode == "weights":
+            w, b = _generated(conv, s.reshape(()))
+            return F.conv2d(x, w, b, conv.stride, conv.padding)
+        return conv(x, s)
+
+    def forward(self, image: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
+        net = self.net
+        x = image.permute(0, 3, 1, 2) if self.spec.nhwc else image
+        s = None if self.spec.mode == "fixed" else net.strength(level)
+        h, w = x.shape[-2:]
+        feat = net.head(x)
+        y = feat
+        for block in net.body:
+            y = y + self._conv(block.conv2, F.relu(self._conv(block.conv1, y, s)), s)
+        y = net.conv_body(y) + feat
+        y = F.relu(self.shuffle(net.up(y)))
+        y = F.relu(net.conv_tail(y))
+        y = self._conv(net.conv_out, y, s)[..., :h, :w]
+        out = x + y if self.residual else y
+        return out.permute(0, 2, 3, 1) if self.spec.nhwc else out
+
+
+def _generated(conv: LevelConv2d, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The conv's weight and bias at strength s: s*W (+ B for the affine form)."""
+    w, b = conv.weight * s, conv.bias * s
+    if conv.form == "affine":
+        w, b = w + conv.weight_b, b + conv.bias_b
+    return w, b
+
+
+def build_graph(net: LevelNet, spec: GraphSpec) -> LevelGraph:
+    """Wrap a loaded network for export (eval mode, no gradients)."""
+    graph = LevelGraph(net, spec).eval()
+    for p in graph.parameters():
+        p.requires_grad_(False)
+    return graph
+
+
+def sample_inputs(spec: GraphSpec, n: int = 1, h: int = 64, w: int = 64) -> tuple[torch.Tensor, ...]:
+    """Example inputs for tracing: (image,) in fixed mode, else (image, level)."""
+    shape = (n, h, w, 3) if spec.nhwc else (n, 3, h, w)
+    image = torch.rand(shape)
+    return (image,) if spec.mode == "fixed" else (image, torch.tensor([1.0]))
+
+
+class Fp16Graph(nn.Module):
+    """fp16 weights and compute with float32 I/O (explicit casts at the graph's edges)."""
+
+    def __init__(self, graph: LevelGraph):
+        super().__init__()
+        self.inner = graph.half()
+
+    def forward(self, image: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
+        if level is None:
+            return self.inner(image.half()).float()
+        return self.inner(image.half(), level.half()).float()

@@ -1,0 +1,219 @@
+"""Export to TFLite / LiteRT through litert-torch at fixed sizes (one named signature per size).
+
+Dynamic H/W does not convert (PixelShuffle), so the graph uses the exact transposed-conv
+replacement and each `--size` becomes a signature `s<H>x<W>`. Precisions: fp32, fp16 (fp16
+weights), int8-dynamic (int8 weights, dynamic-range activations) and int8 (full integer, calibrated
+on --calibration images); quantization by ai-edge-quantizer on the float model.
+
+Usage:
+    python -m export.tflite --weights denoise-mobile --size 720x1280 -o out/
+    python -m export.tflite --weights W.safetensors --size 256x256,720x1280 --precision int8 --calibration imgs/
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from export.base import (
+    ExportConfig,
+    ExportResult,
+    add_common_args,
+    common_config,
+    graph_spec,
+    quiet,
+    run_export,
+    summary_line,
+    versions,
+)
+from runtimes.errors import UserError, require, run_cli
+from runtimes.formats import get_format
+
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+DEFAULT_SIZES = ((720, 1280),)
+
+
+@dataclass(frozen=True)
+class TFLiteConfig:
+    """TFLite export options.
+
+    Attributes:
+        common: the shared exporter options.
+        sizes: (H, W) per signature.
+        threads: interpreter threads for validation.
+    """
+
+    common: ExportConfig
+    sizes: tuple[tuple[int, int], ...] = DEFAULT_SIZES
+    threads: int = 2
+
+
+def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
+    """'720x1280' or '256x256,720x1280' -> ((720, 1280), ...)."""
+    sizes = []
+    for part in text.split(","):
+        try:
+            h, w = (int(v) for v in part.lower().strip().split("x"))
+        except ValueError:
+            raise UserError(f"malformed size {part!r}; use HxW, e.g. 720x1280 (comma-separated for several)") from None
+        if h < 2 or w < 2 or h > 16384 or w > 16384:
+            raise UserError(f"size {part!r} out of range; height and width must be 2..16384")
+        sizes.append((h, w))
+    return tuple(dict.fromkeys(sizes))
+
+
+def signature_name(size: tuple[int, int]) -> str:
+    return f"s{size[0]}x{size[1]}"
+
+
+def convert_float(model, spec, sizes) -> bytes:
+    """The float32 TFLite flatbuffer with one signature per size."""
+    import torch
+
+    from export.graph import build_graph, sample_inputs
+
+    litert_torch = require("litert_torch", "tflite")
+    graph = build_graph(copy.deepcopy(model), spec)
+    converter = litert_torch.Converter()
+    for size in sizes:
+        converter.signature(signature_name(size), graph, sample_inputs(spec, 1, *size))
+    with quiet(), torch.no_grad():
+        try:
+            return bytes(converter.convert().model_content())
+        except Exception as exc:  # the converter raises many internal types
+            raise UserError(f"litert-torch could not convert the model: {str(exc).splitlines()[0][:300]}") from None
+
+
+def signature_io(flatbuffer: bytes) -> dict:
+    """Signature name -> {"inputs": {"image", "level"}: tensor name, "outputs": {"restored": name}}."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=flatbuffer)
+    out = {}
+    for name, sig in interp.get_signature_list().items():
+        inputs = sorted(sig["inputs"], key=_arg_index)
+        out[name] = {"inputs": dict(zip(("image", "level"), inputs, strict=False)),
+                     "outputs": {"restored": sig["outputs"][0]}}
+    return out
+
+
+def _arg_index(name: str) -> int:
+    tail = name.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def calibration_feeds(cfg: ExportConfig, model, sizes, sig_io: dict) -> dict:
+    """Calibration feeds per signature (images from --calibration at the neutral and training levels)."""
+    from export.calibration import calibration_samples, to_layout
+
+    data = {}
+    for size in sizes:
+        names = sig_io[signature_name(size)]["inputs"]
+        feeds = []
+        for img, level in calibration_samples(cfg.calibration, model.level_map, size):
+            feed = {names["image"]: to_layout(img, cfg.nhwc)}
+            if "level" in names:
+                feed[names["level"]] = np.array([level], np.float32)
+            feeds.append(feed)
+        data[signature_name(size)] = feeds
+    return data
+
+
+def quantize(flatbuffer: bytes, precision: str, calibration: dict | None = None) -> bytes:
+    """Apply ai-edge-quantizer: fp16 weights, int8 dynamic range, or full int8 (calibrated)."""
+    if precision == "fp32":
+        return flatbuffer
+    aeq = require("ai_edge_quantizer", "tflite")
+    from ai_edge_quantizer import quantizer, recipe
+
+    q = quantizer.Quantizer(bytearray(flatbuffer))
+    if precision == "fp16":
+        q.add_weight_only_config(".*", recipe.TFLOperationName.ALL_SUPPORTED, 16,
+                                 algorithm_key=recipe.AlgorithmName.FLOAT_CASTING)
+    elif precision == "int8-dynamic":
+        q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+    else:
+        rc = recipe.static_wi8_ai8()
+        for op in ("INPUT", "OUTPUT"):  # keep float32 I/O (image, level, restored); quantize inside
+            rc.append({"regex": ".*", "operation": op, "algorithm_key": "no_quantize",
+                       "op_config": {"compute_precision": "FLOAT", "explicit_dequantize": False}})
+        q.load_quantization_recipe(rc)
+    del aeq
+    with quiet():
+        result = q.calibrate(calibration, num_threads=2) if q.need_calibration else None
+        return bytes(q.quantize(result, enable_progress_report=False).quantized_model)
+
+
+def embed_metadata(path: Path, meta: dict) -> None:
+    """Store the project's metadata (JSON) in the flatbuffer's metadata table as 'levelres'."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    model = fbu.read_model_from_bytearray(bytearray(path.read_bytes()))
+    buf = schema.BufferT()
+    buf.data = np.frombuffer(json.dumps(meta, default=str).encode(), dtype=np.uint8)
+    model.buffers.append(buf)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = "levelres", len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if m.name != b"levelres" and m.name != "levelres"] + [entry]
+    path.write_bytes(bytes(fbu.convert_object_to_bytearray(model)))
+
+
+def validate_tflite(model, path: Path, meta: dict, threads: int = 2) -> dict:
+    """Run every signature with ai-edge-litert (XNNPACK) against the reference."""
+    from export.validate import validate_runner
+    from runtimes.tflite import TFLiteRunner
+
+    sizes = [tuple(s["size"]) for s in meta["signatures"].values()]
+    with quiet(), TFLiteRunner(path, threads=threads) as runner:
+        return validate_runner(model, runner, meta, sizes=sizes)
+
+
+def export_tflite(cfg: TFLiteConfig) -> ExportResult:
+    """Convert, quantize, validate and write a TFLite artifact."""
+    c = cfg.common
+    if c.precision not in PRECISIONS:
+        raise UserError(f"TFLite precision {c.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
+    if not cfg.sizes:
+        raise UserError("give at least one --size HxW")
+
+    def build(model, tmp: Path, meta: dict) -> list[Path]:
+        meta["toolchain"] = versions("torch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")
+        flat = convert_float(model, graph_spec(c, shuffle="deconv"), cfg.sizes)
+        sig_io = signature_io(flat)
+        calib = calibration_feeds(c, model, cfg.sizes, sig_io) if c.precision == "int8" else None
+        tmp.write_bytes(quantize(flat, c.precision, calib))
+        shape = lambda h, w: [1, h, w, 3] if c.nhwc else [1, 3, h, w]  # noqa: E731
+        meta["signatures"] = {signature_name(s): {"size": list(s), "image_shape": shape(*s),
+                                                  **sig_io[signature_name(s)]} for s in cfg.sizes}
+        meta["pixel_shuffle"] = "stride-2 transposed conv with a one-hot kernel (exact)"
+        if c.precision == "int8":
+            meta["calibration"] = {"folder": str(c.calibration), "images": len(next(iter(calib.values())))}
+        return []
+
+    def validate(model, tmp: Path, meta: dict) -> dict:
+        return validate_tflite(model, tmp, meta, cfg.threads)
+
+    return run_export(c, get_format("tflite"), build, validate, embed_metadata)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export.tflite", description=__doc__.splitlines()[0])
+    add_common_args(parser, PRECISIONS)
+    parser.add_argument("--size", action="append", default=None,
+                        help="HxW per signature (repeat or comma-separate; default 720x1280)")
+    parser.add_argument("--threads", type=int, default=2, help="interpreter threads for validation")
+    args = parser.parse_args(argv)
+    sizes = tuple(s for text in args.size for s in parse_sizes(text)) if args.size else DEFAULT_SIZES
+    result = export_tflite(TFLiteConfig(common_config(args), sizes=tuple(dict.fromkeys(sizes)), threads=args.threads))
+    print(summary_line(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

@@ -1,0 +1,74 @@
+"""TensorRT precision handling in one version-aware place.
+
+TensorRT 10 takes weakly typed networks: FP16/INT8 are builder flags, INT8 via an entropy
+calibrator over calibration images (or explicit Q/DQ in the ONNX). TensorRT 11 is strongly typed:
+the precision lives in the ONNX (fp16 casts around an fp16 graph, INT8 as Q/DQ nodes) and the
+builder only honours it. `plan_for` returns everything both the engine builder and the `trtexec`
+script need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runtimes.errors import UserError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+DEFAULT_TARGET_MAJOR = 10
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """How one precision is realised for one TensorRT major version.
+
+    Attributes:
+        major: TensorRT major version.
+        onnx_precision: what the ONNX carries: fp32, fp16 (casts + fp16 weights) or int8-qdq.
+        builder_flags: `trt.BuilderFlag` names to set.
+        strongly_typed: create the network with the STRONGLY_TYPED flag.
+        calibrator: use the entropy calibrator on the calibration images (TensorRT 10 implicit INT8).
+        trtexec_flags: the matching trtexec flags.
+    """
+
+    major: int
+    onnx_precision: str
+    builder_flags: tuple[str, ...]
+    strongly_typed: bool
+    calibrator: bool
+    trtexec_flags: tuple[str, ...]
+
+
+def major_version(version: str | None) -> int:
+    """Major version from a version string ('10.3.0' -> 10); the default target when None."""
+    if not version:
+        return DEFAULT_TARGET_MAJOR
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        raise UserError(f"cannot read a TensorRT version from {version!r}; give e.g. 10 or 10.3") from None
+
+
+def plan_for(precision: str, version: str | None = None, engine_build: bool = False) -> PrecisionPlan:
+    """The precision plan for a TensorRT version.
+
+    Args:
+        precision: fp32, fp16 or int8.
+        version: TensorRT version string (installed or the target's); None assumes TensorRT 10.
+        engine_build: True when building in Python with calibration images (TensorRT 10 INT8 then uses
+            the entropy calibrator on an fp32 ONNX); the trtexec script always uses Q/DQ for INT8.
+    """
+    if precision not in PRECISIONS:
+        raise UserError(f"TensorRT precision {precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
+    major = major_version(version)
+    if major < 10:
+        raise UserError(f"TensorRT {major} is not supported; use TensorRT 10 or newer")
+    if major >= 11:  # strongly typed: precision comes from the ONNX
+        onnx_p = {"fp32": "fp32", "fp16": "fp16", "int8": "int8-qdq"}[precision]
+        return PrecisionPlan(major, onnx_p, (), True, False, ("--stronglyTyped",))
+    if precision == "fp32":
+        return PrecisionPlan(major, "fp32", (), False, False, ())
+    if precision == "fp16":
+        return PrecisionPlan(major, "fp32", ("FP16",), False, False, ("--fp16",))
+    if engine_build:
+        return PrecisionPlan(major, "fp32", ("INT8", "FP16"), False, True, ("--int8", "--fp16"))
+    return PrecisionPlan(major, "int8-qdq", ("INT8", "FP16"), False, False, ("--int8", "--fp16"))

@@ -1,0 +1,305 @@
+"""Accuracy and latency benchmark of exported artifacts: one markdown table, plus JSON, CSV and plots.
+
+For every artifact and level: PSNR/SSIM vs ground truth on an image set (degraded per the datasets'
+protocol), parity (PSNR vs the torch reference, when torch and `--reference` weights are
+available), and per frame size: latency p50/p90/p99/mean, throughput, init time, first inference
+and peak memory. Fixed-size artifacts are tiled on other sizes (timed as "end-to-end").
+
+With no artifacts, the project's main job: export the shipped weights (denoise-mobile) to every
+format this machine can run, and benchmark them on the bundled samples/ (else CBSD68).
+
+Usage:
+    python -m runtimes.bench out/dn.onnx out/dn.tflite --set IMAGE_DIR --levels 0 15 25 50 \\
+        --sizes 256x256 720x1280 --json out/bench.json [--threads N] [--reference WEIGHTS]
+    python -m runtimes.bench                      # export the shipped weights and benchmark them
+
+Reports land beside the JSON: <stem>.csv, <stem>.md, <stem>_psnr.png, <stem>_latency.png; the
+JSON schema is in docs/bench_schema.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from runtimes.base import read_artifact_meta
+from runtimes.bench_eval import EvalConfig, ReferenceOutputs, artifact_levels, bench_artifact, load_images
+from runtimes.bench_report import SCHEMA, flat_rows, markdown_table, write_reports
+from runtimes.errors import UserError, require, run_cli
+from runtimes.latency import LatencyConfig, machine_info
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+CBSD68 = REPO.parent / "shared" / "datasets" / "test" / "CBSD68"
+DEFAULT_WEIGHTS = "denoise-mobile"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """A benchmark run.
+
+    Attributes:
+        artifacts: exported models; empty runs the default job (export the shipped weights first).
+        image_dir: ground-truth images; None: samples/, else CBSD68.
+        eval: levels, sizes, latency settings and threads.
+        json_path: the JSON report; the other reports go beside it.
+        reference: torch weights for parity (checkpoint or shipped name); None: parity n/a.
+        max_images: use only the first N images (None: all).
+        plots: write the PNG plots (needs matplotlib).
+        export_dir: where the default job writes its artifacts.
+        progress: show a tqdm progress bar on stderr.
+    """
+
+    artifacts: tuple[Path, ...] = ()
+    image_dir: Path | None = None
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    json_path: Path = Path("out/bench.json")
+    reference: str | None = None
+    max_images: int | None = None
+    plots: bool = True
+    export_dir: Path = Path("out/artifacts")
+    progress: bool = True
+
+
+def parse_level(text: str) -> float:
+    """argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"level {text!r} is not a number; give levels in the model's unit, e.g. --levels 0 15 25 50"
+                        ) from None
+    if not math.isfinite(value):
+        raise UserError(f"level {text!r} must be finite")
+    return value
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """argparse type: 'HxW' -> (H, W)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"malformed size {text!r}; use HxW, e.g. 720x1280") from None
+    if not (1 <= h <= 16384 and 1 <= w <= 16384):
+        raise UserError(f"size {text!r} out of range; height and width must be 1..16384")
+    return h, w
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise UserError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def default_image_dir() -> Path:
+    """samples/ when it holds images, else the CBSD68 test set beside the project."""
+    from runtimes.images import IMAGE_SUFFIXES
+
+    if SAMPLES.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in SAMPLES.iterdir()):
+        return SAMPLES
+    if CBSD68.is_dir():
+        return CBSD68
+    raise UserError("no images to benchmark on: put images in samples/ or give --set IMAGE_DIR")
+
+
+def runnable_formats() -> list[str]:
+    """Formats whose exporter and runner stacks are installed and can run on this machine."""
+    has = lambda *mods: all(importlib.util.find_spec(m) is not None for m in mods)  # noqa: E731
+    out = []
+    if has("onnx", "onnxruntime", "onnxscript"):
+        out.append("onnx")
+    if has("litert_torch") and (has("ai_edge_litert") or has("tflite_runtime")):
+        out.append("tflite")
+    if sys.platform == "darwin" and has("coremltools"):
+        out.append("coreml")
+    if has("tensorrt") and (has("cuda")):
+        out.append("tensorrt")
+    return out
+
+
+EXPORT_ARGS = {"tflite": ["--size", "256x256", "--size", "720x1280"]}
+
+
+def export_shipped(weights: Path, formats: list[str], out_dir: Path) -> list[Path]:
+    """Export `weights` to each format (fp32, folded) with the exporters' command lines; reuse fresh artifacts."""
+    import subprocess
+
+    from runtimes.formats import FORMATS
+
+    artifacts = []
+    for key in formats:
+        fmt = FORMATS[key]
+        path = out_dir / f"{weights.stem}{fmt.suffix}"
+        meta = path.with_name(path.name + ".meta.json")
+        if path.exists() and meta.is_file() and meta.stat().st_mtime >= weights.stat().st_mtime:
+            print(f"reusing {path}", file=sys.stderr)
+            artifacts.append(path)
+            continue
+        cmd = [sys.executable, "-m", fmt.exporter, "--weights", str(weights), "-o", str(out_dir),
+               "--name", weights.stem, *EXPORT_ARGS.get(key, [])]
+        print(f"exporting {weights.name} to {key}: {' '.join(cmd[1:])}", file=sys.stderr)
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if proc.returncode != 0 or not path.exists():
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UserError(f"exporting {weights.name} to {key} failed: {tail}")
+        artifacts.append(path)
+    return artifacts
+
+
+def default_job(export_dir: Path) -> tuple[tuple[Path, ...], str]:
+    """Export the shipped weights to every runnable format; returns (artifacts, reference weights)."""
+    require("torch", "train")
+    from train.checkpoint import resolve_weights
+
+    weights = resolve_weights(DEFAULT_WEIGHTS)
+    formats = runnable_formats()
+    if not formats:
+        raise UserError("no exporter/runtime stack is installed: pip install 'levelres[onnx]' (or [tflite])")
+    artifacts = _export_with_library(weights, formats, export_dir)
+    if artifacts is None:
+        artifacts = export_shipped(weights, formats, export_dir)
+    return tuple(artifacts), str(weights)
+
+
+def _export_with_library(weights: Path, formats: list[str], out_dir: Path) -> list[Path] | None:
+    """Export through `export.all.export_all(weights=, out_dir=[, formats=])` when that library function exists.
+
+    Returns:
+        The artifacts this machine can run, or None when `export.all` is absent or has another interface.
+    """
+    import inspect
+
+    from runtimes.formats import format_for_path
+
+    try:
+        from export.all import export_all
+    except ImportError:
+        return None
+    params = inspect.signature(export_all).parameters
+    if not {"weights", "out_dir"} <= set(params):
+        return None
+    kwargs = {"weights": str(weights), "out_dir": out_dir}
+    if "formats" in params:
+        kwargs["formats"] = tuple(formats)
+    results = export_all(**kwargs)
+    results = results.values() if isinstance(results, dict) else results
+    paths = [Path(getattr(r, "path", r)) for r in results]
+    return [p for p in paths if format_for_path(p).key in formats]
+
+
+def _reference_usable(reference: str | None, tasks: set[str]) -> str | None:
+    """The reference weights when torch is installed and the task matches; None (parity n/a) otherwise."""
+    if reference is None:
+        return None
+    if importlib.util.find_spec("torch") is None:
+        print("torch is not installed: parity is n/a (pip install 'levelres[train]')", file=sys.stderr)
+        return None
+    from train.checkpoint import read_meta, resolve_weights
+
+    task = read_meta(resolve_weights(reference))["task"]
+    if task not in tasks:
+        raise UserError(f"reference {reference} restores {task}, the artifacts {', '.join(sorted(tasks))}")
+    return reference
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="bench", unit="step", disable=not enabled, file=sys.stderr, leave=False)
+
+
+def run_bench(cfg: BenchConfig) -> dict:
+    """Benchmark every artifact; writes the reports and returns the JSON document."""
+    if cfg.plots:
+        require("matplotlib", "plots")
+    artifacts, reference = cfg.artifacts, cfg.reference
+    if not artifacts:
+        artifacts, shipped = default_job(cfg.export_dir)
+        reference = reference or shipped
+    metas = [read_artifact_meta(p) for p in artifacts]
+    levels = [artifact_levels(m, cfg.eval.levels) for m in metas]
+    image_dir = cfg.image_dir or default_image_dir()
+    images = load_images(image_dir, cfg.max_images)
+    reference = _reference_usable(reference, {m["task"] for m in metas})
+    refs = ReferenceOutputs(reference, cfg.eval.threads)
+    ref_levels = sorted({lv for lvs in levels for lv in lvs})
+    work = sum(len(lv) * (len(cfg.eval.sizes) + len(images)) for lv in levels)
+    work += len(ref_levels) * len(images) if refs.available else 0
+    records = []
+    with _progress(work, cfg.progress) as bar:
+        refs.compute(images, ref_levels, bar)
+        for path in artifacts:
+            bar.set_postfix_str(Path(path).name)
+            records.append(bench_artifact(path, images, refs, cfg.eval, bar))
+    doc = {
+        "schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info(cfg.eval.threads),
+        "config": {"images": _display(image_dir), "n_images": len(images), "levels": cfg.eval.levels,
+                   "sizes": [list(s) for s in cfg.eval.sizes], "latency": asdict(cfg.eval.latency),
+                   "reference": reference, "seed": cfg.eval.seed},
+        "results": records,
+    }
+    doc["paths"] = {k: str(v) for k, v in write_reports(doc, cfg.json_path, cfg.plots).items()}
+    return doc
+
+
+def _display(path: Path) -> str:
+    """A path relative to the project's parent folder when inside it (no machine-specific prefix)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO.parent))
+    except ValueError:
+        return str(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m runtimes.bench", description=__doc__.splitlines()[0])
+    p.add_argument("artifacts", nargs="*", type=Path, help="exported models (.onnx, .tflite, .engine, .mlpackage); "
+                   "none: export the shipped weights and benchmark them")
+    p.add_argument("--set", dest="image_dir", type=Path, default=None, help="folder of ground-truth images")
+    p.add_argument("--levels", nargs="+", type=parse_level, default=None,
+                   help="levels in the model's unit (default: neutral + training levels; fixed-mode "
+                   "artifacts run at their baked level)")
+    p.add_argument("--sizes", nargs="+", type=parse_size, default=None, help="latency frame sizes HxW "
+                   "(default 256x256 720x1280)")
+    p.add_argument("--json", type=Path, default=Path("out/bench.json"), help="JSON report (default out/bench.json)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="runtime threads (default: the usable cores)")
+    p.add_argument("--reference", default=None, help="torch weights for parity (checkpoint or shipped name)")
+    p.add_argument("--runs", type=positive_int, default=10, help="timed runs per size and level (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed warm-up runs (default 2)")
+    p.add_argument("--min-time", type=float, default=0.0, help="keep timing for at least this many seconds")
+    p.add_argument("--max-images", type=positive_int, default=None, help="use only the first N images")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    p.add_argument("--export-dir", type=Path, default=Path("out/artifacts"), help="default job's export folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    threads = args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    ev = EvalConfig(levels=tuple(args.levels) if args.levels else None,
+                    sizes=tuple(args.sizes) if args.sizes else EvalConfig().sizes,
+                    latency=LatencyConfig(warmup=args.warmup, runs=args.runs, min_time_s=args.min_time),
+                    threads=threads)
+    cfg = BenchConfig(artifacts=tuple(args.artifacts), image_dir=args.image_dir, eval=ev, json_path=args.json,
+                      reference=args.reference, max_images=args.max_images, plots=not args.no_plots,
+                      export_dir=args.export_dir, progress=not args.no_progress)
+    doc = run_bench(cfg)
+    print(markdown_table(flat_rows(doc["results"])))
+    methods = sorted({r["memory_method"] for r in doc["results"]})
+    print(f"peak RSS MB: {'; '.join(methods)}. timed: 'compute' = runner.run on prepared inputs, 'end-to-end' = "
+          "tiling included. reports: " + ", ".join(doc["paths"].values()), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

@@ -1,0 +1,187 @@
+"""CPU benchmark script (not a test): one mobile-preset checkpoint at 1920x1080 through every CPU path.
+
+From one run on this CPU it reports, per path, latency (warm-up excluded) and the achieved rate in
+GMAC/s (`train.model.count_macs` / p50): torch eager, onnxruntime, LiteRT/XNNPACK fp32 and int8
+(full-integer, calibrated on the sample images) — beside the rate onnxruntime reaches on the
+paper-size preset (random weights) in the same run, as the machine's ceiling for this network
+family. Parity is the PSNR of each output vs torch eager on the same input. Runs are short: a few
+iterations each.
+
+Usage:
+    python -m runtimes.bench_cpu [WEIGHTS] [--size 1080x1920] [--runs 3] [--threads N] [--json out/bench_cpu.json]
+
+WEIGHTS defaults to random mobile-preset weights (the rate does not depend on the values).
+Exporting needs the train, onnx and tflite extras; this script runs where torch is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtimes.bench import default_image_dir, parse_level, parse_size, positive_int
+from runtimes.errors import UserError, require, run_cli
+from runtimes.images import atomic_write_bytes
+from runtimes.latency import LatencyConfig, machine_info, measure, time_call
+from runtimes.metrics import psnr
+
+
+@dataclass(frozen=True)
+class CpuBenchConfig:
+    """One CPU benchmark run.
+
+    Attributes:
+        weights: mobile-preset checkpoint; None: random mobile weights.
+        size: (H, W) of the frame.
+        latency: warm-up and runs per path.
+        threads: threads for every runtime.
+        out_dir: where the exported artifacts go.
+        json_path: the JSON report.
+        calibration: images for the int8 model; None: samples/ (else CBSD68).
+        calib_images: how many of them calibrate (full-frame calibration costs about 20 s per image here).
+        level: the level every path runs at (the model's unit).
+    """
+
+    weights: str | None = None
+    size: tuple[int, int] = (1080, 1920)
+    latency: LatencyConfig = LatencyConfig(warmup=1, runs=3)
+    threads: int = 2
+    out_dir: Path = Path("out/bench_cpu")
+    json_path: Path = Path("out/bench_cpu.json")
+    calibration: Path | None = None
+    level: float = 25.0
+    calib_images: int = 4
+
+
+def _random_checkpoint(preset_name: str, out_dir: Path) -> Path:
+    torch = require("torch", "train")
+    from train.checkpoint import save_checkpoint
+    from train.levels import make_level_map
+    from train.model import PRESETS, build_model
+
+    torch.manual_seed(0)
+    model = build_model(PRESETS[preset_name], make_level_map("denoise"))
+    return save_checkpoint(out_dir / f"random-{preset_name}.safetensors", model, {"note": "random weights"})
+
+
+def _calibration_subset(cfg: CpuBenchConfig) -> Path:
+    """A folder linking the first `calib_images` calibration images (int8 calibration at full frame is slow)."""
+    from runtimes.images import list_images
+
+    folder = cfg.out_dir / "calibration"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        old.unlink()
+    for src in list_images(cfg.calibration or default_image_dir())[:cfg.calib_images]:
+        (folder / src.name).symlink_to(src.resolve())
+    return folder
+
+
+def _export(kind: str, weights: Path, cfg: CpuBenchConfig, precision: str = "fp32") -> Path:
+    from export.base import ExportConfig
+
+    calib = _calibration_subset(cfg) if precision == "int8" else None
+    common = ExportConfig(weights=str(weights), out_dir=cfg.out_dir, precision=precision, calibration=calib,
+                          validate=False, name=f"{weights.stem}-{precision}")
+    if kind == "onnx":
+        from export.onnx import OnnxConfig, export_onnx
+
+        return export_onnx(OnnxConfig(common)).path
+    from export.tflite import TFLiteConfig, export_tflite
+
+    return export_tflite(TFLiteConfig(common, sizes=(cfg.size,), threads=cfg.threads)).path
+
+
+def _time_runner(label: str, runner, image: np.ndarray, cfg: CpuBenchConfig, macs: int, ref) -> tuple[dict, np.ndarray]:
+    """Init, first inference and steady-state latency of one entered-on-demand runner."""
+    feeds = {"image": image, "level": np.array([cfg.level], np.float32)}
+    _, init_ms = time_call(runner.__enter__)
+    try:
+        out, first_ms = time_call(lambda: runner.run(feeds)["restored"])
+        stats = measure(lambda: runner.run(feeds), cfg.latency, timed="compute")
+    finally:
+        runner.__exit__(None, None, None)
+    parity = psnr(out[0].transpose(1, 2, 0), ref[0].transpose(1, 2, 0)) if ref is not None else None
+    row = {"path": label, "runner": runner.name, "init_ms": init_ms, "first_ms": first_ms, "gmacs": macs / 1e9,
+           "gmac_per_s": macs / 1e9 / (stats.p50_ms / 1e3), "parity_psnr_vs_torch": parity}
+    row.update(stats.to_dict())
+    print(f"{label:28s} p50 {stats.p50_ms:9.1f} ms  mean {stats.mean_ms:9.1f} ms  "
+          f"{row['gmac_per_s']:7.1f} GMAC/s" + (f"  parity {parity:.1f} dB" if parity is not None else ""),
+          file=sys.stderr)
+    return row, out
+
+
+def run_cpu_bench(cfg: CpuBenchConfig) -> dict:
+    """Run every CPU path on one frame; writes and returns the JSON document."""
+    require("torch", "train")
+    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.tflite import TFLiteRunner
+    from runtimes.torch_ref import TorchRunner
+    from train.checkpoint import read_meta, resolve_weights
+    from train.model import ModelConfig, count_macs
+
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    weights = resolve_weights(cfg.weights) if cfg.weights else _random_checkpoint("mobile", cfg.out_dir)
+    arch = ModelConfig.from_dict(read_meta(weights)["arch"])
+    h, w = cfg.size
+    image = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
+    macs = count_macs(arch, h, w)
+    rows = []
+    row, ref = _time_runner("torch eager fp32", TorchRunner(weights, threads=cfg.threads), image, cfg, macs, None)
+    rows.append(row)
+    paths = [("onnxruntime fp32", OnnxRunner, _export("onnx", weights, cfg)),
+             ("litert xnnpack fp32", TFLiteRunner, _export("tflite", weights, cfg)),
+             ("litert xnnpack int8", TFLiteRunner, _export("tflite", weights, cfg, "int8"))]
+    for label, cls, path in paths:
+        rows.append(_time_runner(label, cls(path, threads=cfg.threads), image, cfg, macs, ref)[0])
+    paper = _random_checkpoint("paper", cfg.out_dir)
+    paper_macs = count_macs(ModelConfig.from_dict(read_meta(paper)["arch"]), h, w)
+    paper_row = _time_runner("onnxruntime fp32 (paper)", OnnxRunner(_export("onnx", paper, cfg), threads=cfg.threads),
+                             image, cfg, paper_macs, None)[0]
+    doc = {"schema": "levelres-bench-cpu/1", "machine": machine_info(cfg.threads), "size": [h, w],
+           "level": cfg.level, "weights": weights.name, "calibration_images": cfg.calib_images,
+           "arch": asdict(arch), "latency": asdict(cfg.latency),
+           "rows": rows, "paper_preset_onnxruntime": paper_row}
+    atomic_write_bytes(cfg.json_path, (json.dumps(doc, indent=1) + "\n").encode())
+    return doc
+
+
+def markdown(doc: dict) -> str:
+    """The result as a markdown table."""
+    lines = ["| path | p50 ms | mean ms | GMAC | GMAC/s | init ms | first ms | parity dB |", "|---" * 8 + "|"]
+    for r in [*doc["rows"], doc["paper_preset_onnxruntime"]]:
+        parity = f"{r['parity_psnr_vs_torch']:.1f}" if r["parity_psnr_vs_torch"] is not None else "n/a"
+        lines.append(f"| {r['path']} | {r['p50_ms']:.1f} | {r['mean_ms']:.1f} | {r['gmacs']:.1f} | "
+                     f"{r['gmac_per_s']:.1f} | {r['init_ms']:.1f} | {r['first_ms']:.1f} | {parity} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m runtimes.bench_cpu", description=__doc__.splitlines()[0])
+    p.add_argument("weights", nargs="?", default=None, help="mobile-preset checkpoint (default: random weights)")
+    p.add_argument("--size", type=parse_size, default=(1080, 1920), help="frame HxW (default 1080x1920)")
+    p.add_argument("--runs", type=positive_int, default=3, help="timed runs per path (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs per path (default 1)")
+    p.add_argument("--threads", type=positive_int, default=2, help="threads for every runtime (default 2)")
+    p.add_argument("--level", type=parse_level, default=25.0, help="level in the model's unit (default 25)")
+    p.add_argument("--calibration", type=Path, default=None, help="int8 calibration images (default samples/)")
+    p.add_argument("--calib-images", type=positive_int, default=4, help="int8 calibration images (default 4)")
+    p.add_argument("--out-dir", type=Path, default=Path("out/bench_cpu"), help="exported artifacts")
+    p.add_argument("--json", type=Path, default=Path("out/bench_cpu.json"), help="JSON report")
+    args = p.parse_args(argv)
+    if args.size[0] % 2 or args.size[1] % 2:
+        raise UserError(f"--size must be even, got {args.size[0]}x{args.size[1]}")
+    cfg = CpuBenchConfig(weights=args.weights, size=args.size, threads=args.threads, out_dir=args.out_dir,
+                         latency=LatencyConfig(warmup=args.warmup, runs=args.runs), json_path=args.json,
+                         calibration=args.calibration, calib_images=args.calib_images, level=args.level)
+    print(markdown(run_cpu_bench(cfg)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

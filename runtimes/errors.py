@@ -1,0 +1,51 @@
+"""Typed user-facing errors shared by every command-line tool of the project.
+
+A `UserError` is a problem the user can fix (a bad path, a bad level, a missing extra); the CLIs
+print its message on one line and exit with status 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+class UserError(Exception):
+    """A problem with the user's input; the message says how to fix it."""
+
+
+class MissingDependency(UserError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, module: str, extra: str):
+        super().__init__(f"{module} is not installed: pip install 'levelres[{extra}]'")
+
+
+def require(module: str, extra: str):
+    """Import an optional module or raise `MissingDependency` naming the pip extra.
+
+    Args:
+        module: dotted module name.
+        extra: the project's pip extra that provides it.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependency(module, extra) from exc
+
+
+def run_cli(fn: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
+    """Run a CLI body, turning `UserError` into one line on stderr and exit status 2."""
+    prog = sys.argv[0].rsplit("/", 1)[-1]
+    try:
+        code = fn(argv)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    del prog
+    return int(code or 0)

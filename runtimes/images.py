@@ -1,0 +1,119 @@
+"""Image I/O (numpy-only): read any image Pillow reads as float32 RGB in [0, 1], write atomically.
+
+Usage:
+    img = read_image("photo.jpg")          # (H, W, 3) float32 in [0, 1]
+    write_image("out.png", img)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from runtimes.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _open(path: Path):
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not path.is_file():
+        raise UserError(f"image not found: {path}")
+    try:
+        im = Image.open(path)
+        im.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UserError(f"cannot read image {path}: {exc}; give a PNG/JPEG/TIFF file Pillow can open") from None
+    return ImageOps.exif_transpose(im)
+
+
+def to_rgb_array(im, name: str = "image", quiet: bool = False) -> np.ndarray:
+    """Convert a Pillow image to float32 RGB (H, W, 3) in [0, 1], saying when it converts.
+
+    16-bit images keep their precision; grey, RGBA, palette and CMYK images are converted to RGB.
+    """
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        peak = 65535.0 if arr.max(initial=0) > 255 or mode.startswith("I;16") else 255.0
+        arr = np.clip(arr / peak, 0, 1).astype(np.float32)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode == "F":
+        arr = np.clip(np.asarray(im, dtype=np.float32), 0, 1)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode != "RGB":
+        if not quiet:
+            warnings.warn(f"{name}: converted {mode} to RGB", stacklevel=2)
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def read_image(path: str | os.PathLike, quiet: bool = False) -> np.ndarray:
+    """Read an image file as float32 RGB (H, W, 3) in [0, 1]; EXIF orientation honoured."""
+    path = Path(path)
+    return to_rgb_array(_open(path), name=str(path), quiet=quiet)
+
+
+def read_uint8(path: str | os.PathLike, quiet: bool = True) -> np.ndarray:
+    """Read an image as uint8 RGB (H, W, 3), the form the degradation protocol starts from."""
+    return to_uint8(read_image(path, quiet=quiet))
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Clamp to [0, 1] and round to uint8 (the evaluation protocol's quantisation)."""
+    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Sorted image files of a folder (non-recursive); a clear error when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"not a folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise UserError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes to a temporary name beside `path`, then rename over it."""
+    path = Path(path)
+    _check_writable_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_writable_dir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output folder {folder}: {exc.strerror}; choose a writable path") from None
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"output folder {folder} is not writable; choose a writable path")
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray, **save_kwargs) -> None:
+    """Write float RGB in [0, 1] (or uint8) to `path` atomically; the format follows the suffix."""
+    import io
+
+    from PIL import Image
+
+    path = Path(path)
+    arr = img if img.dtype == np.uint8 else to_uint8(img)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"unknown image suffix {path.suffix!r} for {path}; use .png, .jpg or .tif")
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=fmt, **save_kwargs)
+    atomic_write_bytes(path, buf.getvalue())

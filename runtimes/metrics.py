@@ -1,0 +1,74 @@
+"""Image-quality metrics (numpy-only) following the evaluation protocol of the benchmark sets.
+
+PSNR: both images cropped to even height/width, clamped to [0, 1], rounded to uint8,
+20*log10(255/sqrt(MSE)), no border crop; identical images score `PSNR_CAP` dB.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PSNR_CAP = 100.0
+
+
+def even_crop(img: np.ndarray) -> np.ndarray:
+    """Crop (H, W, ...) to even height and width."""
+    h, w = img.shape[:2]
+    return img[: h - h % 2, : w - w % 2]
+
+
+def quantize(img: np.ndarray) -> np.ndarray:
+    """Float in [0, 1] (clamped) or uint8 -> float64 on the 0-255 grid."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float64)
+    return np.round(np.clip(img, 0.0, 1.0) * 255.0)
+
+
+def rgb_to_y(img255: np.ndarray) -> np.ndarray:
+    """BT.601 luma of RGB on the 0-255 scale (the 16-235 'Y' used by SR and JPEG benchmarks)."""
+    r, g, b = img255[..., 0], img255[..., 1], img255[..., 2]
+    return 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+
+
+def grey_luma(img255: np.ndarray) -> np.ndarray:
+    """Full-range BT.601 luma: equals the grey value for grey images (used for grey references)."""
+    return img255[..., 0] * 0.299 + img255[..., 1] * 0.587 + img255[..., 2] * 0.114
+
+
+def _prepare(a: np.ndarray, b: np.ndarray, y_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    if a.shape != b.shape:
+        raise ValueError(f"image shapes differ: {a.shape} vs {b.shape}")
+    a, b = quantize(even_crop(a)), quantize(even_crop(b))
+    if y_only:
+        grey = bool(np.array_equal(b[..., 0], b[..., 1]) and np.array_equal(b[..., 1], b[..., 2]))
+        luma = grey_luma if grey else rgb_to_y
+        a, b = luma(a), luma(b)
+    return a, b
+
+
+def psnr(a: np.ndarray, b: np.ndarray, y_only: bool = False) -> float:
+    """PSNR in dB of `a` against the reference `b` ((H, W, 3) float in [0, 1] or uint8), capped at `PSNR_CAP`.
+
+    With `y_only`, colour references are scored on BT.601 Y (16-235) and grey references on their grey value.
+    """
+    a, b = _prepare(a, b, y_only)
+    mse = float(np.mean((a - b) ** 2))
+    if mse == 0.0:
+        return PSNR_CAP
+    return min(PSNR_CAP, 20.0 * np.log10(255.0 / np.sqrt(mse)))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, y_only: bool = False) -> float:
+    """SSIM (scikit-image, Gaussian window as in Wang et al.) on the same quantised images as `psnr`."""
+    from skimage.metrics import structural_similarity
+
+    a, b = _prepare(a, b, y_only)
+    side = min(a.shape[:2])
+    if side < 3:
+        return float("nan")  # SSIM is undefined below a 3x3 window
+    kw = dict(data_range=255.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    if side < 11:  # the Gaussian window needs 11 px: fall back to the largest odd uniform window
+        kw = dict(data_range=255.0, win_size=side - (1 - side % 2), use_sample_covariance=False)
+    if a.ndim == 3:
+        return float(structural_similarity(a, b, channel_axis=2, **kw))
+    return float(structural_similarity(a, b, **kw))

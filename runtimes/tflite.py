@@ -1,0 +1,114 @@
+"""LiteRT / TFLite runner: ai-edge-litert (default) or tflite-runtime (fallback), XNNPACK on or off.
+
+A `.tflite` artifact has one named signature per fixed image size; the metadata maps each
+signature to its size and to the tensor names of `image`, `level` and `restored`. The runner
+picks the signature matching the image's H x W and runs a batch one image at a time.
+
+Usage:
+    with TFLiteRunner("dn.tflite", threads=2) as r:
+        out = r.run({"image": x, "level": np.array([25], np.float32)})["restored"]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from runtimes import artifact
+from runtimes.base import TensorSpec, read_artifact_meta
+from runtimes.errors import MissingDependency, UserError
+
+
+def load_interpreter_module(backend: str = "auto"):
+    """(module, backend name): ai_edge_litert.interpreter, else tflite_runtime.interpreter."""
+    import importlib
+
+    order = {"auto": ("litert", "tflite-runtime"), "litert": ("litert",), "tflite-runtime": ("tflite-runtime",)}
+    if backend not in order:
+        raise UserError(f"unknown TFLite backend {backend!r}; choose auto, litert or tflite-runtime")
+    modules = {"litert": "ai_edge_litert.interpreter", "tflite-runtime": "tflite_runtime.interpreter"}
+    for name in order[backend]:
+        try:
+            return importlib.import_module(modules[name]), name
+        except ImportError:
+            continue
+    raise MissingDependency("ai_edge_litert", "tflite-runtime")
+
+
+class TFLiteRunner:
+    """Runs a `.tflite` artifact.
+
+    Args:
+        path: the .tflite file (its `.meta.json` beside it).
+        threads: interpreter threads (the interpreter's default behaves like one thread).
+        xnnpack: use the XNNPACK delegate (the default CPU path); False runs the builtin kernels.
+        backend: auto, litert (ai-edge-litert) or tflite-runtime.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = 2, xnnpack: bool = True, backend: str = "auto"):
+        self.path = Path(path)
+        self.meta = read_artifact_meta(self.path)
+        if not self.meta.get("signatures"):
+            raise UserError(f"{self.path} metadata lists no signatures; re-export it with python -m export.tflite")
+        self.threads, self.xnnpack, self.backend = threads, xnnpack, backend
+        self.name = "tflite-" + ("xnnpack" if xnnpack else "builtin")
+        self._interp = None
+        self._runners: dict[str, object] = {}
+
+    def __enter__(self) -> TFLiteRunner:
+        mod, used = load_interpreter_module(self.backend)
+        kwargs = {"model_path": str(self.path)}
+        if self.threads:
+            kwargs["num_threads"] = int(self.threads)
+        if not self.xnnpack:
+            kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            self._interp = mod.Interpreter(**kwargs)
+        except (ValueError, RuntimeError) as exc:
+            raise UserError(f"cannot load {self.path} with {used}: {str(exc).splitlines()[0]}; re-export it") from None
+        self.name = f"{used}-{'xnnpack' if self.xnnpack else 'builtin'}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._runners.clear()
+        self._interp = None
+
+    def sizes(self) -> dict[str, tuple[int, int]]:
+        """Signature name -> (H, W)."""
+        return {k: tuple(v["size"]) for k, v in self.meta["signatures"].items()}
+
+    def input_specs(self) -> list[TensorSpec]:
+        h, w = next(iter(self.sizes().values()))
+        return artifact.input_specs(self.meta, h, w)
+
+    def _signature_for(self, image: np.ndarray) -> str:
+        nhwc = artifact.layout(self.meta) == "NHWC"
+        hw = tuple(image.shape[1:3] if nhwc else image.shape[2:4])
+        for name, size in self.sizes().items():
+            if size == hw:
+                return name
+        have = ", ".join(f"{h}x{w}" for h, w in self.sizes().values())
+        raise UserError(f"{self.path.name} has no signature for {hw[0]}x{hw[1]} (sizes: {have}); "
+                        "re-export with --size HxW or tile the image")
+
+    def _runner(self, name: str):
+        if name not in self._runners:
+            self._runners[name] = self._interp.get_signature_runner(name)
+        return self._runners[name]
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run on {"image", "level"}; batches run one image at a time."""
+        if self._interp is None:
+            raise UserError("TFLiteRunner must be entered (use it in a with block) before run()")
+        image = artifact.check_image(self.meta, inputs["image"])
+        level = artifact.check_level(self.meta, inputs.get("level"))
+        sig = self.meta["signatures"][self._signature_for(image)]
+        runner = self._runner(self._signature_for(image))
+        outs = []
+        for i in range(image.shape[0]):
+            feed = {sig["inputs"]["image"]: image[i:i + 1]}
+            if level is not None:
+                feed[sig["inputs"]["level"]] = level
+            outs.append(runner(**feed)[sig["outputs"]["restored"]])
+        return {"restored": np.concatenate(outs, axis=0)}

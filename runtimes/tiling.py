@@ -1,0 +1,183 @@
+"""Tiled inference: frames larger than an artifact's fixed size (or a memory budget), any Runner.
+
+The frame is cut into overlapping tiles; each tile's output is weighted by a raised-cosine ramp
+over the overlap on its interior edges (1 on the frame's border) and the weighted outputs are
+normalised by the summed weights, so the blend is a partition of unity with no seams. Tile sizes
+and tile offsets are even, which keeps every tile on the same pixel grid as the whole frame for
+the network's stride-2 head; odd frames are padded by one reflected row/column and cropped back.
+
+Usage:
+    out = restore(runner, image_nchw, 25.0)                       # tiles only where the artifact needs it
+    out = restore(runner, image_nchw, 25.0, TileConfig((256, 256), overlap=32))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtimes.errors import UserError
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """Tile size (height, width) and overlap in pixels; all even."""
+
+    tile: tuple[int, int]
+    overlap: int = 32
+
+    def __post_init__(self):
+        th, tw = self.tile
+        if th < 2 or tw < 2 or th % 2 or tw % 2:
+            raise UserError(f"tile size must be even and >= 2, got {th}x{tw}")
+        if self.overlap < 0 or self.overlap % 2:
+            raise UserError(f"tile overlap must be even and >= 0, got {self.overlap}")
+        if self.overlap >= min(th, tw) // 2 and self.overlap > 0:
+            raise UserError(f"tile overlap {self.overlap} must be under half the tile size {th}x{tw}")
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Even start offsets covering [0, length) with tiles of `tile` overlapping by at least `overlap`.
+
+    `length` and `tile` must be even and `length >= tile`.
+    """
+    if length <= tile:
+        return [0]
+    step = tile - overlap - 2  # room for rounding the starts to even numbers
+    n = math.ceil((length - tile) / max(step, 2)) + 1
+    return [2 * round(i * (length - tile) / 2 / (n - 1)) for i in range(n)]
+
+
+def ramp_window(size: int, ramp: int, left: bool, right: bool) -> np.ndarray:
+    """1-D weights: a raised-cosine rise over `ramp` pixels on the chosen sides, 1 elsewhere (never 0)."""
+    w = np.ones(size, np.float32)
+    if ramp > 0:
+        rise = (0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)).astype(np.float32)
+        if left:
+            w[:ramp] = np.minimum(w[:ramp], rise)
+        if right:
+            w[size - ramp:] = np.minimum(w[size - ramp:], rise[::-1])
+    return w
+
+
+def _pad_to(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pad (C, H, W) at the bottom/right by reflection up to (height, width)."""
+    ph, pw = height - img.shape[1], width - img.shape[2]
+    if ph == 0 and pw == 0:
+        return img
+    return np.pad(img, ((0, 0), (0, ph), (0, pw)), mode="symmetric")
+
+
+def tile_image(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray, cfg: TileConfig) -> np.ndarray:
+    """Apply `fn` (maps (1, C, th, tw) -> (1, C', th, tw)) tile by tile to one (C, H, W) image.
+
+    Returns:
+        (C', H, W) float32, the blended output.
+    """
+    (th, tw), ov = cfg.tile, cfg.overlap
+    _, h, w = image.shape
+    hp, wp = max(th, h + h % 2), max(tw, w + w % 2)
+    padded = _pad_to(image, hp, wp)
+    ys, xs = tile_starts(hp, th, ov), tile_starts(wp, tw, ov)
+    acc: np.ndarray | None = None
+    wsum = np.zeros((hp, wp), np.float32)
+    for y in ys:
+        wy = ramp_window(th, ov, y > 0, y + th < hp)
+        for x in xs:
+            wx = ramp_window(tw, ov, x > 0, x + tw < wp)
+            out = np.asarray(fn(padded[None, :, y:y + th, x:x + tw]), dtype=np.float32)[0]
+            if acc is None:
+                acc = np.zeros((out.shape[0], hp, wp), np.float32)
+            weight = wy[:, None] * wx[None, :]
+            acc[:, y:y + th, x:x + tw] += out * weight
+            wsum[y:y + th, x:x + tw] += weight
+    return (acc / wsum)[:, :h, :w]
+
+
+def pick_tile(sizes: list, height: int, width: int) -> tuple[int, int]:
+    """Of an artifact's fixed sizes, the one that covers (height, width) with the least computation."""
+    best, best_cost = None, None
+    for th, tw in (tuple(s) for s in sizes):
+        if th % 2 or tw % 2:
+            continue
+        ov = default_overlap((th, tw))
+        cost = len(tile_starts(max(th, height + height % 2), th, ov)) * th
+        cost *= len(tile_starts(max(tw, width + width % 2), tw, ov)) * tw
+        if best_cost is None or cost < best_cost:
+            best, best_cost = (th, tw), cost
+    if best is None:
+        raise UserError(f"the artifact's fixed sizes {sizes} have no even size to tile with; re-export at an even size")
+    return best
+
+
+def default_overlap(tile: tuple[int, int]) -> int:
+    """32 pixels, or less for small tiles (under half the tile, even)."""
+    limit = min(tile) // 2 - 2
+    return max(0, min(32, limit - limit % 2))
+
+
+def budget_tile(max_pixels: int) -> tuple[int, int]:
+    """A square even tile of at most `max_pixels` pixels (a memory budget expressed in pixels)."""
+    side = int(math.isqrt(max(4, max_pixels)))
+    return side - side % 2, side - side % 2
+
+
+def fixed_sizes(meta: dict) -> list[list[int]] | None:
+    """An artifact's fixed [H, W] sizes ("sizes", else its TFLite signatures); None when H and W are dynamic."""
+    if meta.get("sizes"):
+        return [list(s) for s in meta["sizes"]]
+    sigs = meta.get("signatures")
+    if isinstance(sigs, dict) and sigs:
+        return [list(v["size"]) for v in sigs.values()]
+    return None
+
+
+def plan_tiles(meta: dict, height: int, width: int, tile: TileConfig | None = None,
+               max_pixels: int | None = None) -> TileConfig | None:
+    """The tiling an artifact needs for an (height, width) frame; None when the whole frame runs at once."""
+    sizes = fixed_sizes(meta)
+    if tile is not None:
+        if sizes and list(tile.tile) not in [list(s) for s in sizes]:
+            raise UserError(f"tile {tile.tile[0]}x{tile.tile[1]} is not one of the artifact's fixed sizes {sizes}")
+        fits = height <= tile.tile[0] and width <= tile.tile[1]
+        return None if fits and not sizes else tile
+    if sizes:
+        if [height, width] in [list(s) for s in sizes]:
+            return None
+        t = pick_tile(sizes, height, width)
+        return TileConfig(t, default_overlap(t))
+    if max_pixels is not None and height * width > max_pixels:
+        t = budget_tile(max_pixels)
+        return TileConfig(t, default_overlap(t))
+    return None
+
+
+def restore(runner, image: np.ndarray, level: float, tile: TileConfig | None = None,
+            max_pixels: int | None = None) -> np.ndarray:
+    """Restore NCHW float32 images with any Runner, tiling where needed (end-to-end).
+
+    Args:
+        runner: an entered Runner; its `meta` gives the layout and fixed sizes.
+        image: (N, 3, H, W) float32 in [0, 1].
+        level: the level in the artifact's unit.
+        tile: force this tiling; None lets the artifact's fixed sizes (or `max_pixels`) decide.
+        max_pixels: a memory budget: frames with more pixels are tiled.
+    Returns:
+        (N, 3, H, W) float32.
+    """
+    nhwc = runner.meta.get("layout", "NCHW") == "NHWC"
+    extra = {"level": np.asarray([level], np.float32)} if runner.meta.get("level_mode") != "fixed" else {}
+
+    def call(x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1) if nhwc else x, dtype=np.float32)
+        y = runner.run({"image": x, **extra})["restored"]
+        return y.transpose(0, 3, 1, 2) if nhwc else y
+
+    h, w = image.shape[-2:]
+    cfg = plan_tiles(runner.meta, h, w, tile, max_pixels)
+    if cfg is None:
+        return np.asarray(call(image), dtype=np.float32)
+    return np.stack([tile_image(call, img, cfg) for img in image])

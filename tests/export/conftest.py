@@ -1,0 +1,66 @@
+"""Fixtures for the exporter tests: tiny random-weight checkpoints, calibration images, a reference."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # the project root (not a package folder), for runs without an install
+    sys.path.insert(0, str(REPO))
+
+def _save(path: Path, form: str = "linear", seed: int = 0) -> Path:
+    torch = pytest.importorskip("torch")
+    from train.checkpoint import save_checkpoint
+    from train.levels import make_level_map
+    from train.model import build_model, preset
+
+    torch.manual_seed(seed)
+    model = build_model(preset("tiny", form=form), make_level_map("denoise"))
+    return save_checkpoint(path, model, {"note": "random weights for tests"})
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """A tiny random-weight denoise checkpoint (linear form)."""
+    return _save(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def affine_ckpt(tmp_path_factory) -> Path:
+    """A tiny random-weight denoise checkpoint in the affine form."""
+    return _save(tmp_path_factory.mktemp("ckpt") / "tinyaff.safetensors", form="affine", seed=1)
+
+
+@pytest.fixture(scope="session")
+def calib_dir(tmp_path_factory) -> Path:
+    """Six small synthetic calibration images."""
+    from export.validate import synthetic_image
+    from runtimes.images import write_image
+
+    folder = tmp_path_factory.mktemp("calib")
+    base = synthetic_image(96, 128)
+    for i in range(6):
+        write_image(folder / f"c{i}.png", np.roll(base, 11 * i, axis=1))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def reference(tiny_ckpt, affine_ckpt):
+    """`reference(ckpt, image_nchw, level) -> restored` with the PyTorch model."""
+    import torch
+
+    from train.checkpoint import load_checkpoint
+
+    models = {}
+
+    def run(ckpt, image: np.ndarray, level: float) -> np.ndarray:
+        if ckpt not in models:
+            models[ckpt] = load_checkpoint(ckpt)[0]
+        with torch.no_grad():
+            return models[ckpt](torch.from_numpy(image), torch.tensor([level])).numpy()
+
+    return run

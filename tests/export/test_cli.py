@@ -1,0 +1,87 @@
+"""Command lines: one-line errors (exit 2, no traceback), no partial artifacts, --allow-mismatch."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from export import all as export_all_mod  # noqa: E402
+from export import onnx as export_onnx_mod  # noqa: E402
+from export import tensorrt as export_trt_mod  # noqa: E402
+from export import tflite as export_tflite_mod  # noqa: E402
+from export import validate as validate_mod  # noqa: E402
+from runtimes.errors import MissingDependency, run_cli  # noqa: E402
+
+
+def _run(module, argv, capsys):
+    code = run_cli(module.main, argv)
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def _one_line_error(code, err, needle):
+    assert code == 2, err
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert needle in err, err
+
+
+def test_corrupt_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    _one_line_error(*_run(export_onnx_mod, ["--weights", str(bad), "-o", str(tmp_path / "o")], capsys),
+                    "not a readable safetensors checkpoint")
+    _one_line_error(*_run(export_onnx_mod, ["--weights", "no-such-weights", "-o", str(tmp_path / "o")], capsys),
+                    "checkpoint not found")
+
+
+def test_unwritable_output(tiny_ckpt, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _one_line_error(*_run(export_onnx_mod, ["--weights", str(tiny_ckpt), "-o", str(blocker / "sub")], capsys),
+                    "cannot create output folder")
+
+
+def test_int8_needs_calibration(tiny_ckpt, tmp_path, capsys):
+    argv = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--precision", "int8", "--size", "32x32"]
+    _one_line_error(*_run(export_tflite_mod, argv, capsys), "--calibration")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_malformed_sizes_and_shapes(tiny_ckpt, tmp_path, capsys):
+    _one_line_error(*_run(export_tflite_mod, ["--weights", str(tiny_ckpt), "--size", "720by1280"], capsys),
+                    "malformed size")
+    _one_line_error(*_run(export_trt_mod, ["--weights", str(tiny_ckpt), "--shapes", "1x3x64"], capsys),
+                    "malformed shape")
+
+
+def test_unknown_format_and_fixed_without_level(tiny_ckpt, tmp_path, capsys):
+    _one_line_error(*_run(export_all_mod, ["--weights", str(tiny_ckpt), "--formats", "onnx,tfjs"], capsys),
+                    "unknown format 'tfjs'")
+    _one_line_error(*_run(export_onnx_mod, ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--level-mode",
+                                            "fixed"], capsys), "needs --level")
+
+
+def test_missing_dependency_names_extra(tiny_ckpt, tmp_path, capsys, monkeypatch):
+    def missing(module, extra):
+        raise MissingDependency(module, extra)
+
+    monkeypatch.setattr(export_onnx_mod, "require", missing)
+    _one_line_error(*_run(export_onnx_mod, ["--weights", str(tiny_ckpt), "-o", str(tmp_path)], capsys),
+                    "pip install 'levelres[onnx]'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validation_failure_leaves_nothing_unless_allowed(tiny_ckpt, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(validate_mod.TOLERANCES, "fp32", {"max_abs_diff": -1.0})
+    out = tmp_path / "o"
+    _one_line_error(*_run(export_onnx_mod, ["--weights", str(tiny_ckpt), "-o", str(out)], capsys),
+                    "validation failed")
+    assert list(out.iterdir()) == []
+    code = run_cli(export_onnx_mod.main, ["--weights", str(tiny_ckpt), "-o", str(out), "--allow-mismatch"])
+    line = capsys.readouterr().out.strip()
+    assert code == 0 and "validation failed" in line and line.startswith(str(out / "tiny-folded-fp32.onnx"))
+    meta = json.loads((out / "tiny-folded-fp32.onnx.meta.json").read_text())
+    assert meta["validation"]["status"] == "failed"

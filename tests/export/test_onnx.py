@@ -1,0 +1,97 @@
+"""ONNX export: folded, weights and fixed graphs equal the reference at three levels in onnxruntime."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'levelres[onnx]')")
+onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install 'levelres[onnx]')")
+
+from export.base import ExportConfig  # noqa: E402
+from export.onnx import OnnxConfig, export_onnx  # noqa: E402
+from runtimes.onnxruntime import OnnxRunner  # noqa: E402
+
+VARIANTS = {
+    "folded": dict(level_mode="folded"),
+    "weights": dict(level_mode="weights"),
+    "fixed": dict(level_mode="fixed", level=35.0),
+    "folded-nhwc": dict(nhwc=True),
+}
+LEVELS = (0.0, 35.0, 75.0)  # neutral, a training level, the maximum training level (sigma)
+
+
+def rand_image(shape, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_ckpt, affine_ckpt, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx")
+    arts = {k: export_onnx(OnnxConfig(ExportConfig(str(tiny_ckpt), out, **v))) for k, v in VARIANTS.items()}
+    arts["affine"] = export_onnx(OnnxConfig(ExportConfig(str(affine_ckpt), out, precision="fp16")))
+    return arts
+
+
+@pytest.mark.parametrize("variant", ["folded", "weights", "affine", "folded-nhwc"])
+def test_matches_reference_at_three_levels(exported, variant, tiny_ckpt, affine_ckpt, reference):
+    ckpt = affine_ckpt if variant == "affine" else tiny_ckpt
+    result = exported[variant]
+    x = rand_image((2, 3, 37, 50))
+    nhwc = result.meta["layout"] == "NHWC"
+    with OnnxRunner(result.path, provider="cpu") as runner:
+        for level in LEVELS:
+            xi = x.transpose(0, 2, 3, 1).copy() if nhwc else x
+            got = runner.run({"image": xi, "level": np.array([level], np.float32)})["restored"]
+            got = got.transpose(0, 3, 1, 2) if nhwc else got
+            tol = 2e-3 if result.meta["precision"] == "fp16" else 1e-4
+            np.testing.assert_allclose(got, reference(ckpt, x, level), rtol=0, atol=tol)
+            if level == 0.0 and result.meta["precision"] == "fp32":
+                np.testing.assert_array_equal(got, x)
+
+
+def test_fixed_mode(exported, tiny_ckpt, reference):
+    result = exported["fixed"]
+    x = rand_image((1, 3, 40, 33), seed=2)
+    with OnnxRunner(result.path) as runner:
+        assert [s.name for s in runner.input_specs()] == ["image"]
+        got = runner.run({"image": x})["restored"]
+        same = runner.run({"image": x, "level": np.array([35.0], np.float32)})["restored"]
+    np.testing.assert_allclose(got, reference(tiny_ckpt, x, 35.0), rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(got, same)
+
+
+def test_metadata_and_validation(exported):
+    for key, result in exported.items():
+        meta = json.loads(result.path.with_name(result.path.name + ".meta.json").read_text())
+        v = meta["validation"]
+        assert v["status"] == "passed", key
+        assert v["image"]
+        if meta["precision"] == "fp32":
+            assert v["max_abs_diff"] <= 1e-4
+        else:
+            assert v["min_psnr_vs_reference"] >= 45
+        assert meta["level_unit"] == "sigma" and meta["level_mode"] in ("folded", "weights", "fixed")
+        proto = onnx.load(str(result.path))
+        assert proto.opset_import[0].version == 18
+        props = {p.key: p.value for p in proto.metadata_props}
+        assert props["task"] == "denoise" and json.loads(props["validation"])["status"] == "passed"
+        assert json.loads(props["levelres"])["level_map"]["unit"] == "sigma"
+    assert exported["folded"].validation["levels"] == [0.0, 35.0, 75.0]
+
+
+def test_dynamic_axes_and_ops(exported):
+    proto = onnx.load(str(exported["folded"].path))
+    image = next(i for i in proto.graph.input if i.name == "image")
+    assert [d.dim_param or d.dim_value for d in image.type.tensor_type.shape.dim] == ["N", 3, "H", "W"]
+    level = next(i for i in proto.graph.input if i.name == "level")
+    assert [d.dim_value for d in level.type.tensor_type.shape.dim] == [1]
+    assert [o.name for o in proto.graph.output] == ["restored"]
+    conv_weights = {n.input[1] for n in proto.graph.node if n.op_type == "Conv"}
+    inits = {i.name for i in proto.graph.initializer}
+    assert conv_weights <= inits  # folded: every conv weight is a constant
+    wproto = onnx.load(str(exported["weights"].path))
+    w_weights = {n.input[1] for n in wproto.graph.node if n.op_type == "Conv"}
+    assert not w_weights <= {i.name for i in wproto.graph.initializer}  # weights: computed at run time

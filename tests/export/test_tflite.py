@@ -1,0 +1,94 @@
+"""TFLite export: folded, weights and fixed signatures equal the reference in ai-edge-litert; int8 within tolerance.
+
+Conversions are slow, so each artifact is converted once per module at small sizes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("litert_torch", reason="litert-torch not installed (pip install 'levelres[tflite]')")
+pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed (pip install 'levelres[tflite]')")
+
+from export.base import ExportConfig  # noqa: E402
+from export.tflite import TFLiteConfig, export_tflite, parse_sizes  # noqa: E402
+from runtimes.errors import UserError  # noqa: E402
+from runtimes.tflite import TFLiteRunner  # noqa: E402
+
+SIZES = ((32, 32), (24, 40))
+LEVELS = (0.0, 35.0, 75.0)  # neutral, a training level, the maximum training level (sigma)
+
+
+def rand_image(shape, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_ckpt, affine_ckpt, calib_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tflite")
+    make = lambda ckpt, sizes=SIZES, **kw: export_tflite(TFLiteConfig(ExportConfig(str(ckpt), out, **kw), sizes=sizes))  # noqa: E731
+    return {
+        "folded": make(tiny_ckpt),
+        "weights": make(tiny_ckpt, sizes=SIZES[:1], level_mode="weights"),
+        "fixed-nhwc": make(tiny_ckpt, sizes=SIZES[:1], level_mode="fixed", level=75.0, nhwc=True),
+        "affine": make(affine_ckpt, sizes=SIZES[1:]),
+        "int8": make(tiny_ckpt, sizes=SIZES[:1], precision="int8", calibration=calib_dir),
+    }
+
+
+@pytest.mark.parametrize("variant", ["folded", "weights", "affine"])
+def test_matches_reference_at_three_levels(exported, variant, tiny_ckpt, affine_ckpt, reference):
+    result = exported[variant]
+    ckpt = affine_ckpt if variant == "affine" else tiny_ckpt
+    with TFLiteRunner(result.path, threads=2) as runner:
+        for h, w in runner.sizes().values():
+            x = rand_image((1, 3, h, w), seed=h)
+            for level in LEVELS:
+                got = runner.run({"image": x, "level": np.array([level], np.float32)})["restored"]
+                np.testing.assert_allclose(got, reference(ckpt, x, level), rtol=0, atol=1e-4)
+                if level == 0.0:
+                    np.testing.assert_allclose(got, x, rtol=0, atol=1e-6)
+
+
+def test_fixed_nhwc(exported, tiny_ckpt, reference):
+    result = exported["fixed-nhwc"]
+    assert result.meta["layout"] == "NHWC" and result.meta["fixed_level"] == 75.0
+    x = rand_image((1, 3, 32, 32), seed=5)
+    with TFLiteRunner(result.path) as runner:
+        got = runner.run({"image": x.transpose(0, 2, 3, 1).copy()})["restored"]
+        with pytest.raises(UserError, match="fixed at sigma 75"):
+            runner.run({"image": x.transpose(0, 2, 3, 1).copy(), "level": np.array([35.0], np.float32)})
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), reference(tiny_ckpt, x, 75.0), rtol=0, atol=1e-4)
+
+
+def test_int8_full_integer_within_tolerance(exported, tiny_ckpt, reference):
+    result = exported["int8"]
+    v = result.validation
+    assert v["status"] == "passed" and v["min_psnr_vs_reference"] >= 35
+    assert v["max_restoration_loss_db"] <= 0.3
+    assert result.meta["calibration"]["images"] == 6
+    with TFLiteRunner(result.path) as runner:
+        x = rand_image((1, 3, 32, 32), seed=9)
+        got = runner.run({"image": x, "level": np.array([35.0], np.float32)})["restored"]
+    assert np.abs(got - reference(tiny_ckpt, x, 35.0)).max() < 0.2
+
+
+def test_signatures_and_metadata(exported):
+    meta = exported["folded"].meta
+    assert set(meta["signatures"]) == {"s32x32", "s24x40"}
+    assert meta["signatures"]["s24x40"]["inputs"].keys() == {"image", "level"}
+    assert meta["validation"]["status"] == "passed" and len(meta["validation"]["checks"]) == 6
+    blob = exported["folded"].path.read_bytes()
+    assert b'"level_map"' in blob  # metadata embedded in the flatbuffer
+    on_disk = json.loads(exported["folded"].path.with_name(exported["folded"].path.name + ".meta.json").read_text())
+    assert on_disk["validation"]["max_abs_diff"] <= 1e-4
+
+
+def test_parse_sizes():
+    assert parse_sizes("720x1280, 32x32") == ((720, 1280), (32, 32))
+    for bad in ("720", "axb", "1x0", "720x1280x3"):
+        with pytest.raises(UserError):
+            parse_sizes(bad)

@@ -1,0 +1,174 @@
+"""The benchmark: reports from a tiny ONNX model, the torch-runner paths, the default job, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runtimes import bench
+from runtimes.bench import main
+from runtimes.bench_eval import EvalConfig, ReferenceOutputs, evaluate_accuracy, load_images
+from runtimes.errors import run_cli
+from runtimes.images import write_image
+from runtimes.latency import LatencyConfig
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = ["--sizes", "32x48", "--runs", "2", "--warmup", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory) -> Path:
+    """Two small synthetic ground-truth images (one with odd sides)."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for name, (h, w) in {"a.png": (40, 56), "b.png": (37, 51)}.items():
+        yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+        img = np.stack([yy, xx, 0.5 + 0.3 * np.sin(8 * xx)], axis=2) + 0.05 * rng.random((h, w, 3))
+        write_image(folder / name, np.clip(img, 0, 1))
+    return folder
+
+
+def _fake_artifact(folder: Path, suffix: str = ".onnx", body: bytes = b"not a model") -> Path:
+    path = folder / f"broken{suffix}"
+    path.write_bytes(body)
+    meta = {"format": "levelres-artifact", "artifact_format": "onnx", "task": "denoise", "layout": "NCHW",
+            "level_mode": "folded", "precision": "fp32",
+            "level_map": {"task": "denoise", "unit": "sigma", "a": 1 / 75, "b": 0.0, "lo": 0, "hi": 255,
+                          "train_levels": [15, 75]}}
+    path.with_name(path.name + ".meta.json").write_text(json.dumps(meta))
+    return path
+
+
+def test_bench_writes_json_csv_markdown_and_plots(tiny_onnx, tiny_ckpt, image_dir, tmp_path, capsys):
+    out = tmp_path / "rep" / "bench.json"
+    code = run_cli(main, [str(tiny_onnx), "--set", str(image_dir), "--levels", "0", "25", "--json", str(out),
+                          "--threads", "1", "--reference", str(tiny_ckpt), *FAST])
+    assert code == 0, capsys.readouterr().err
+    table = capsys.readouterr().out
+    assert table.startswith("| model | format | precision |") and len(table.strip().splitlines()) == 4
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "levelres-bench/1" and doc["config"]["n_images"] == 2
+    rec = doc["results"][0]
+    assert rec["format"] == "onnx" and rec["precision"] == "fp32" and rec["init_ms"] > 0
+    assert rec["peak_memory_mb"] is not None and rec["memory_method"]
+    acc = {a["level"]: a for a in rec["accuracy"]}
+    assert acc[0.0]["psnr"] == pytest.approx(acc[0.0]["input_psnr"], abs=0.05)  # level 0 returns the input
+    assert acc[25.0]["parity_psnr"] > 60 and acc[25.0]["channels"] == "RGB"
+    lat = rec["latency"][0]
+    assert lat["timed"] == "compute" and lat["n"] == 2 and lat["p50_ms"] > 0 and lat["throughput_mps"] > 0
+    rows = list(csv.DictReader((out.parent / "bench.csv").open()))
+    assert len(rows) == 2 and rows[0]["format"] == "onnx"
+    assert "| model |" in (out.parent / "bench.md").read_text()
+    for name in ("bench_psnr.png", "bench_latency.png"):
+        assert (out.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_parity_is_na_without_reference(tiny_onnx, image_dir, tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert run_cli(main, [str(tiny_onnx), "--set", str(image_dir), "--levels", "15", "--json", str(out),
+                          "--no-plots", "--max-images", "1", *FAST]) == 0
+    assert "| n/a |" in capsys.readouterr().out
+    assert json.loads(out.read_text())["results"][0]["accuracy"][0]["parity_psnr"] is None
+
+
+class FixedTorch:
+    """The torch reference presented as a fixed-size NHWC artifact (exercises tiling in the accuracy path)."""
+
+    def __init__(self, inner):
+        self.inner, self.name = inner, "fixed-torch"
+        self.meta = {**inner.meta, "layout": "NHWC", "sizes": [[16, 16]]}
+
+    def run(self, inputs):
+        assert inputs["image"].shape[1:3] == (16, 16)
+        x = inputs["image"].transpose(0, 3, 1, 2)
+        return {"restored": self.inner.run({**inputs, "image": x})["restored"].transpose(0, 2, 3, 1)}
+
+
+def test_accuracy_with_torch_runner_and_tiling(tiny_ckpt, image_dir):
+    pytest.importorskip("torch")
+    from runtimes.torch_ref import TorchRunner
+
+    images = load_images(image_dir)
+    refs = ReferenceOutputs(tiny_ckpt, threads=1)
+    refs.compute(images, [25.0])
+    with TorchRunner(tiny_ckpt, threads=1) as r:
+        whole = evaluate_accuracy(r, images, [25.0], "denoise", refs)[0]
+        tiled = evaluate_accuracy(FixedTorch(r), images, [25.0], "denoise", refs)[0]
+    assert whole["parity_psnr"] == 100.0 and not whole["tiled"]
+    assert tiled["tiled"] and tiled["parity_psnr"] > 35 and abs(tiled["psnr"] - whole["psnr"]) < 0.1
+
+
+def test_default_job_exports_and_benchmarks(tiny_ckpt, image_dir, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("export.onnx", reason="export.onnx is not importable yet")
+    monkeypatch.setattr(bench, "DEFAULT_WEIGHTS", str(tiny_ckpt))
+    monkeypatch.setattr(bench, "runnable_formats", lambda: ["onnx"])
+    ev = EvalConfig(levels=(25.0,), sizes=((32, 32),), latency=LatencyConfig(warmup=0, runs=1), threads=1)
+    cfg = bench.BenchConfig(image_dir=image_dir, eval=ev, json_path=tmp_path / "b.json", max_images=1,
+                            plots=False, export_dir=tmp_path / "art", progress=False)
+    doc = bench.run_bench(cfg)
+    rec = doc["results"][0]
+    assert rec["name"] == "tiny.onnx" and (tmp_path / "art" / "tiny.onnx.meta.json").is_file()
+    assert doc["config"]["reference"] == str(tiny_ckpt) and rec["accuracy"][0]["parity_psnr"] > 60
+
+
+@pytest.mark.parametrize("case,pattern", [
+    ("missing", "model file not found"),
+    ("no_meta", "has no"),
+    ("corrupt", "cannot load"),
+    ("bad_image", "cannot read image"),
+    ("level_text", "is not a number"),
+    ("level_range", "outside"),
+    ("bad_size", "malformed size"),
+])
+def test_bad_input_is_one_line(case, pattern, image_dir, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    images, model = image_dir, _fake_artifact(tmp_path)
+    args = {"levels": ["25"], "sizes": ["32x32"]}
+    if case == "missing":
+        model = tmp_path / "nope.onnx"
+    elif case == "no_meta":
+        model = tmp_path / "plain.onnx"
+        model.write_bytes(b"x")
+    elif case == "bad_image":
+        images = tmp_path / "imgs"
+        images.mkdir()
+        (images / "bad.png").write_bytes(b"not a png")
+    elif case == "level_text":
+        args["levels"] = ["abc"]
+    elif case == "level_range":
+        args["levels"] = ["300"]
+    elif case == "bad_size":
+        args["sizes"] = ["32by32"]
+    code = run_cli(main, [str(model), "--set", str(images), "--levels", *args["levels"], "--sizes", *args["sizes"],
+                          "--json", str(tmp_path / "o.json"), "--no-plots", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and pattern in err and "\n" not in err, err
+
+
+def test_cli_exit_status_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "runtimes.bench", str(tmp_path / "missing.onnx"), "--no-plots"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: model file not found: {tmp_path / 'missing.onnx'}"]
+
+
+def test_artifact_levels():
+    from runtimes.bench_eval import artifact_levels
+    from runtimes.errors import UserError
+
+    lm = {"task": "denoise", "unit": "sigma", "a": 1 / 75, "b": 0.0, "lo": 0, "hi": 255, "train_levels": [15, 75]}
+    assert artifact_levels({"level_map": lm}, None) == [0.0, 15.0, 75.0]
+    assert artifact_levels({"level_map": lm}, (25.0, 25.0, 50.0)) == [25.0, 50.0]
+    assert artifact_levels({"level_map": lm, "level_mode": "fixed", "fixed_level": 25}, (0.0, 50.0)) == [25.0]
+    jpeg = {"task": "dejpeg", "unit": "quality", "a": -1 / 90, "b": 100 / 90, "lo": 1, "hi": 100,
+            "train_levels": [10, 50]}
+    assert artifact_levels({"level_map": jpeg}, None)[0] == pytest.approx(100.0)
+    with pytest.raises(UserError, match="outside"):
+        artifact_levels({"level_map": lm}, (-1.0,))

@@ -1,0 +1,40 @@
+"""CoreML runner: option checking and the clear error off macOS (predictions need macOS)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from runtimes.coreml import CoreMLRunner
+from runtimes.errors import UserError
+
+
+@pytest.fixture
+def fake_package(tmp_path):
+    pkg = tmp_path / "dn.mlpackage"
+    pkg.mkdir()
+    meta = {"format": "coreml", "task": "denoise", "level_map": {"a": 1 / 75, "b": 0}, "layout": "NCHW"}
+    (tmp_path / "dn.mlpackage.meta.json").write_text(json.dumps(meta))
+    return pkg
+
+
+def test_compute_units_checked(fake_package):
+    with pytest.raises(UserError, match="compute_units"):
+        CoreMLRunner(fake_package, compute_units="gpu_only")
+    assert CoreMLRunner(fake_package, compute_units="cpu_and_ne").name == "coreml-cpu-and-ne"
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="checks the error raised off macOS")
+def test_needs_macos(fake_package):
+    with pytest.raises(UserError, match="macOS"):
+        with CoreMLRunner(fake_package):
+            pass
+
+
+def test_missing_metadata(tmp_path):
+    pkg = tmp_path / "x.mlpackage"
+    pkg.mkdir()
+    with pytest.raises(UserError, match="meta.json"):
+        CoreMLRunner(pkg)

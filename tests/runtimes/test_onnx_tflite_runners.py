@@ -1,0 +1,84 @@
+"""OnnxRunner and TFLiteRunner: metadata-driven inputs, provider/threads/XNNPACK options, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runtimes.base import Runner
+from runtimes.errors import UserError
+
+
+def _x(shape, seed=0):
+    return np.random.default_rng(seed).random(shape, dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def tiny_tflite(tiny_ckpt, tmp_path_factory):
+    pytest.importorskip("litert_torch", reason="litert-torch not installed (pip install 'levelres[tflite]')")
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed (pip install 'levelres[tflite]')")
+    from export.base import ExportConfig
+    from export.tflite import TFLiteConfig, export_tflite
+
+    out = tmp_path_factory.mktemp("tfl")
+    return export_tflite(TFLiteConfig(ExportConfig(str(tiny_ckpt), out, name="tiny"), sizes=((32, 32), (16, 24)))).path
+
+
+def test_onnx_runner(tiny_onnx):
+    from runtimes.onnxruntime import OnnxRunner, available_providers
+
+    assert "cpu" in available_providers()
+    with OnnxRunner(tiny_onnx, provider="auto", threads=1) as r:
+        assert isinstance(r, Runner) and r.name.startswith("onnxruntime-")
+        assert [s.name for s in r.input_specs()] == ["image", "level"]
+        x = _x((2, 3, 19, 30))
+        out = r.run({"image": x, "level": np.array([0.0], np.float32)})["restored"]
+        np.testing.assert_array_equal(out, x)  # level 0 is the identity
+        with pytest.raises(UserError, match="required"):
+            r.run({"image": x})
+        with pytest.raises(UserError, match=r"\(N, 3, H, W\)"):
+            r.run({"image": x[0], "level": np.array([5.0], np.float32)})
+        with pytest.raises(UserError, match="outside"):
+            r.run({"image": x, "level": np.array([900.0], np.float32)})
+
+
+def test_onnx_runner_errors(tiny_onnx, tmp_path):
+    from runtimes.onnxruntime import OnnxRunner
+
+    with pytest.raises(UserError, match="unknown onnxruntime provider"):
+        OnnxRunner(tiny_onnx, provider="directml")
+    lonely = tmp_path / "m.onnx"
+    lonely.write_bytes(tiny_onnx.read_bytes())
+    with pytest.raises(UserError, match="meta.json"):
+        OnnxRunner(lonely)
+    with pytest.raises(UserError, match="must be entered"):
+        OnnxRunner(tiny_onnx).run({"image": _x((1, 3, 8, 8))})
+
+
+def test_tflite_runner_signatures_batch_and_xnnpack(tiny_tflite, tiny_onnx):
+    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.tflite import TFLiteRunner
+
+    x = _x((2, 3, 16, 24), seed=3)
+    level = np.array([35.0], np.float32)
+    with OnnxRunner(tiny_onnx, provider="cpu") as ref:
+        want = ref.run({"image": x, "level": level})["restored"]
+    outs = []
+    for xnnpack in (True, False):
+        with TFLiteRunner(tiny_tflite, threads=2, xnnpack=xnnpack) as r:
+            assert isinstance(r, Runner) and r.sizes() == {"s32x32": (32, 32), "s16x24": (16, 24)}
+            outs.append(r.run({"image": x, "level": level})["restored"])
+            with pytest.raises(UserError, match="no signature for 20x20"):
+                r.run({"image": _x((1, 3, 20, 20)), "level": level})
+    for out in outs:
+        assert out.shape == x.shape
+        np.testing.assert_allclose(out, want, rtol=0, atol=1e-4)
+
+
+def test_tflite_backend_choice(tiny_tflite):
+    from runtimes.tflite import load_interpreter_module
+
+    mod, name = load_interpreter_module("litert")
+    assert name == "litert" and hasattr(mod, "Interpreter")
+    with pytest.raises(UserError, match="unknown TFLite backend"):
+        load_interpreter_module("tfjs")

@@ -1,0 +1,121 @@
+"""Tiled inference: tile geometry, exact blending, fixed-size artifacts, and parity with whole frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runtimes.errors import UserError
+from runtimes.tiling import (
+    TileConfig,
+    default_overlap,
+    pick_tile,
+    plan_tiles,
+    ramp_window,
+    restore,
+    tile_image,
+    tile_starts,
+)
+
+
+@pytest.mark.parametrize("length,tile,overlap", [(256, 256, 32), (482, 128, 32), (322, 96, 16), (1280, 256, 0),
+                                                 (1000, 130, 40)])
+def test_tile_starts_cover_with_overlap(length, tile, overlap):
+    starts = tile_starts(length, tile, overlap)
+    assert starts[0] == 0 and starts[-1] == length - tile
+    assert all(s % 2 == 0 for s in starts)
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_ramp_window():
+    w = ramp_window(64, 16, left=True, right=False)
+    assert w.min() > 0 and w[-1] == 1 and np.all(np.diff(w[:16]) > 0)
+    np.testing.assert_allclose(ramp_window(64, 16, True, True)[-16:][::-1], w[:16])
+    rise = ramp_window(64, 16, True, False)[:16]
+    np.testing.assert_allclose(rise + rise[::-1], 1.0, atol=1e-6)  # complementary ramps sum to one
+
+
+def test_tile_config_validation():
+    with pytest.raises(UserError, match="even"):
+        TileConfig((255, 256))
+    with pytest.raises(UserError, match="even"):
+        TileConfig((256, 256), overlap=7)
+    with pytest.raises(UserError, match="half"):
+        TileConfig((64, 64), overlap=32)
+
+
+def test_blend_is_exact_for_a_pointwise_function():
+    img = np.random.default_rng(0).random((3, 301, 517), dtype=np.float32)
+    out = tile_image(lambda x: x * 2.0 + 1.0, img, TileConfig((64, 96), 16))
+    np.testing.assert_allclose(out, img * 2.0 + 1.0, atol=1e-5)
+
+
+class FixedSizeRunner:
+    """A fake NHWC artifact that accepts only its fixed sizes and scales by the level."""
+
+    name = "fake"
+
+    def __init__(self, sizes, layout="NHWC", level_mode="folded"):
+        self.meta = {"sizes": sizes, "layout": layout, "level_mode": level_mode}
+        self.calls = []
+
+    def run(self, inputs):
+        x = inputs["image"]
+        hw = list(x.shape[1:3]) if self.meta["layout"] == "NHWC" else list(x.shape[2:4])
+        assert hw in self.meta["sizes"], hw
+        self.calls.append(hw)
+        scale = 1.0 if "level" not in inputs else 1.0 + float(inputs["level"][0])
+        return {"restored": x * scale}
+
+
+def test_restore_tiles_fixed_size_artifact():
+    r = FixedSizeRunner([[64, 64], [128, 128]])
+    img = np.random.default_rng(1).random((2, 3, 200, 150), dtype=np.float32)
+    out = restore(r, img, 0.5)
+    np.testing.assert_allclose(out, img * 1.5, atol=1e-5)
+    assert r.calls and all(c == r.calls[0] for c in r.calls)
+
+
+def test_restore_small_frame_pads_and_fixed_mode_sends_no_level():
+    r = FixedSizeRunner([[64, 64]], layout="NCHW", level_mode="fixed")
+    img = np.random.default_rng(2).random((1, 3, 31, 50), dtype=np.float32)
+    np.testing.assert_allclose(restore(r, img, 25.0), img, atol=1e-6)
+
+
+def test_plan_tiles():
+    assert plan_tiles({"sizes": None}, 720, 1280) is None
+    assert plan_tiles({"sizes": [[720, 1280]]}, 720, 1280) is None
+    assert plan_tiles({"sizes": None}, 720, 1280, max_pixels=256 * 256).tile == (256, 256)
+    assert plan_tiles({"signatures": {"s": {"size": [256, 256]}}}, 481, 321).tile == (256, 256)
+    assert pick_tile([[64, 64], [256, 256], [720, 1280]], 481, 321) == (256, 256)
+    assert default_overlap((256, 256)) == 32 and default_overlap((16, 16)) == 6
+    with pytest.raises(UserError, match="fixed sizes"):
+        plan_tiles({"sizes": [[64, 64]]}, 100, 100, tile=TileConfig((32, 32), 8))
+
+
+def _scores(runner, cbsd68, n=3, tile=None):
+    from runtimes.degrade import degrade, image_seed
+    from runtimes.images import list_images, read_uint8
+    from runtimes.metrics import psnr
+
+    tile = tile or TileConfig((128, 128), 32)
+    rows = []
+    for path in list_images(cbsd68)[:n]:
+        clean = read_uint8(path)
+        x = degrade(clean, "denoise", 25, seed=image_seed(path.name)).transpose(2, 0, 1)[None]
+        whole = restore(runner, x, 25.0)[0].transpose(1, 2, 0)
+        tiled = restore(runner, x, 25.0, tile)[0].transpose(1, 2, 0)
+        rows.append((psnr(whole, clean), psnr(tiled, clean), psnr(tiled, whole)))
+    return rows
+
+
+@pytest.mark.realdata
+def test_tiled_matches_whole_frame_on_cbsd68(cbsd68, random_ckpt, tmp_path):
+    from runtimes.torch_ref import TorchRunner
+
+    ckpt = random_ckpt(tmp_path / "small.safetensors", "mobile", out_gain=1.0, channels=16, blocks=3)
+    with TorchRunner(ckpt, threads=2) as r:
+        rows = _scores(r, cbsd68)
+    whole, tiled = np.mean([a for a, _, _ in rows]), np.mean([b for _, b, _ in rows])
+    assert abs(whole - tiled) < 0.05, rows
+    assert all(abs(a - b) < 0.05 and vs_whole > 50 for a, b, vs_whole in rows), rows

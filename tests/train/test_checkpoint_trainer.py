@@ -1,0 +1,103 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from runtimes.errors import UserError  # noqa: E402
+from train.checkpoint import load_checkpoint, read_meta, save_checkpoint  # noqa: E402
+from train.levels import make_level_map  # noqa: E402
+from train.model import build_model, preset  # noqa: E402
+from train.trainer import TrainConfig, lr_at, train  # noqa: E402
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(preset("tiny", form="affine"), make_level_map("dejpeg", (20, 60)))
+    path = save_checkpoint(tmp_path / "m.safetensors", model, {"steps": 7})
+    loaded, meta = load_checkpoint(path)
+    assert meta["steps"] == 7 and meta["level_map"]["train_levels"] == [20.0, 60.0]
+    assert json.loads((tmp_path / "m.json").read_text())["arch"]["form"] == "affine"
+    x = torch.rand(1, 3, 16, 16)
+    lv = torch.tensor([40.0])
+    torch.testing.assert_close(loaded(x, lv), model.eval()(x, lv), rtol=0, atol=0)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_foreign_and_corrupt_checkpoints(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(UserError, match="no levelres metadata"):
+        read_meta(tmp_path / "foreign.safetensors")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(UserError, match="not a readable"):
+        read_meta(tmp_path / "bad.safetensors")
+    model = build_model(preset("tiny"), make_level_map("denoise"))
+    good = save_checkpoint(tmp_path / "good.safetensors", model, {})
+    blob = good.read_bytes()
+    (tmp_path / "trunc.safetensors").write_bytes(blob[: len(blob) - 100])
+    with pytest.raises(UserError):
+        load_checkpoint(tmp_path / "trunc.safetensors")
+
+
+def _cfg(data, out, **kw):
+    base = dict(task="denoise", data=str(data), out=str(out), preset="tiny", levels=(15.0, 45.0), steps=12, batch=2,
+                patch=32, workers=0, device="cpu", compile=False, progress=False, save_every=3, val_every=1000)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("task", ["denoise", "dejpeg"])
+def test_resume_equals_uninterrupted(tmp_path, tiny_image_dir, task):
+    levels = (15.0, 45.0) if task == "denoise" else (20.0, 60.0)
+    full = train(_cfg(tiny_image_dir, tmp_path / "full", task=task, levels=levels))
+    part = _cfg(tiny_image_dir, tmp_path / "part", task=task, levels=levels, stop_at=5)
+    train(part)
+    resumed = train(_cfg(tiny_image_dir, tmp_path / "part", task=task, levels=levels), resume=True)
+    a, _ = load_checkpoint(full.parent / "last.safetensors")
+    b, meta = load_checkpoint(resumed.parent / "last.safetensors")
+    assert meta["steps"] == 12
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+
+
+def test_baseline_is_plain_single_level(tmp_path, tiny_image_dir):
+    best = train(_cfg(tiny_image_dir, tmp_path / "b", levels=None, baseline_level=25.0, steps=3))
+    meta = read_meta(best)
+    assert meta["arch"]["form"] == "plain" and meta["train_levels"] == [25.0] and meta["baseline_level"] == 25.0
+
+
+def test_validation_history_and_schedule(tmp_path, tiny_image_dir):
+    best = train(_cfg(tiny_image_dir, tmp_path / "v", val=str(tiny_image_dir), val_crop=48, val_every=4, steps=8))
+    hist = read_meta(best)["validation"]
+    assert [h["step"] for h in hist][:2] == [4, 8] and set(hist[0]) >= {"15", "45", "mean"}
+    cfg = _cfg(tiny_image_dir, tmp_path)
+    assert lr_at(cfg, 0, 100) == pytest.approx(cfg.lr)
+    assert lr_at(cfg, 100, 100) == pytest.approx(cfg.lr * cfg.lr_min_ratio)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args", [
+    ["-m", "train", "--task", "deblur", "--data", ".", "--out", "x", "--steps", "1"],
+    ["-m", "train", "--task", "denoise", "--data", "no/such/dir", "--out", "x", "--steps", "1", "--preset", "tiny"],
+    ["-m", "train", "--task", "denoise", "--data", ".", "--out", "x", "--steps", "1", "--levels", "nan"],
+    ["-m", "train", "--task", "denoise", "--data", ".", "--out", "x", "--steps", "1", "--levels", "-5"],
+    ["-m", "train.evaluate", "--weights", "missing.safetensors", "--set", ".", "--levels", "25"],
+])
+def test_cli_user_errors_are_one_line(args, tmp_path):
+    r = _cli(*args)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().startswith("error:") and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_empty_folder(tmp_path):
+    r = _cli("-m", "train", "--task", "denoise", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--steps", "1")
+    assert r.returncode == 2 and "no image files" in r.stderr and "Traceback" not in r.stderr

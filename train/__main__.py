@@ -1,0 +1,78 @@
+"""Train one level-scaled weight set (or a dedicated single-level baseline).
+
+Usage:
+    python -m train --task denoise --preset mobile --data CBSD432/ --levels 15 35 55 75 --minutes 60 --out runs/dn
+    python -m train --task denoise --preset mobile --data CBSD432/ --baseline-level 25 --minutes 60 --out runs/dn25
+    python -m train ... --resume                      # continue runs/dn exactly where it stopped
+    torchrun --nproc_per_node 4 -m train ...          # several GPUs (DistributedDataParallel)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from runtimes.errors import UserError, run_cli
+from train.levels import UNITS, parse_level
+
+
+def parse_args(argv: list[str] | None):
+    from train.model import FORMS, PRESETS
+
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n")[0])
+    p.add_argument("--task", required=True, help=f"one of {', '.join(UNITS)}")
+    p.add_argument("--data", required=True, help="folder of clean training photos")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, history)")
+    p.add_argument("--preset", default="mobile", help=f"one of {', '.join(PRESETS)}")
+    p.add_argument("--form", choices=[f for f in FORMS if f != "plain"], help="level form (default: the preset's)")
+    p.add_argument("--channels", type=int)
+    p.add_argument("--blocks", type=int)
+    p.add_argument("--levels", nargs="+", type=str, help="training levels in the task's unit")
+    p.add_argument("--baseline-level", type=str, help="train a dedicated plain model at this single level")
+    b = p.add_mutually_exclusive_group()
+    b.add_argument("--steps", type=int, help="step budget")
+    b.add_argument("--minutes", type=float, help="wall-clock budget (steps estimated after a warm-up)")
+    p.add_argument("--batch", type=int, default=16, help="clean crops per step (each seen at every level)")
+    p.add_argument("--patch", type=int, default=96)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--schedule", choices=("cosine", "step"), default="cosine")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val", help="folder of validation images (centre crops)")
+    p.add_argument("--val-every", type=int, default=1000)
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--workers", type=int, help="data-loader processes")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ...")
+    p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
+    p.add_argument("--compile", choices=("on", "off"), help="torch.compile (default: on for CUDA)")
+    p.add_argument("--exclude", nargs="*", default=[], help="file names of --data to leave out")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    if a.task not in UNITS:
+        raise UserError(f"unknown task {a.task!r}; choose one of {', '.join(UNITS)}")
+    if a.steps is None and a.minutes is None:
+        raise UserError("give a budget: --steps N or --minutes M")
+    for name, val in (("--steps", a.steps), ("--minutes", a.minutes), ("--batch", a.batch), ("--patch", a.patch)):
+        if val is not None and val <= 0:
+            raise UserError(f"{name} must be positive")
+    from train.trainer import TrainConfig, train
+
+    cfg = TrainConfig(
+        task=a.task, data=a.data, out=a.out, preset=a.preset, form=a.form, channels=a.channels, blocks=a.blocks,
+        levels=tuple(parse_level(x) for x in a.levels) if a.levels else None,
+        baseline_level=parse_level(a.baseline_level) if a.baseline_level is not None else None,
+        steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule, seed=a.seed,
+        val=a.val, val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
+        amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", exclude=tuple(a.exclude),
+        progress=not a.no_progress)
+    best = train(cfg, resume=a.resume)
+    print(f"best checkpoint: {best}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,148 @@
+"""Checkpoints: safetensors weights with the project's metadata in the header, plus a JSON sidecar.
+
+The safetensors header holds everything needed to rebuild the model (arch, level map, task), so a
+`.safetensors` file alone is enough; `<name>.json` repeats the metadata for people and tools. Both
+are written atomically. Training state (optimizer moments, step) goes in `<name>.state.safetensors`.
+Nothing is pickled.
+
+Usage:
+    save_checkpoint("runs/dn/best.safetensors", model, meta)
+    model, meta = load_checkpoint("runs/dn/best.safetensors")
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import torch
+
+from runtimes.errors import UserError
+from runtimes.images import atomic_write_bytes
+from train.levels import LevelMap
+from train.model import LevelNet, ModelConfig, build_model
+
+FORMAT = "levelres-checkpoint"
+FORMAT_VERSION = 1
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def code_version() -> str:
+    """The package version and, when run from a git checkout, the commit."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("levelres")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version}+g{commit}" if commit else version
+
+
+def model_meta(model: LevelNet, **extra) -> dict:
+    """The metadata block for a model: format, arch, level map, plus `extra` fields."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "task": model.level_map.task,
+            "arch": model.cfg.to_dict(), "level_map": model.level_map.to_dict(), **extra}
+
+
+def _state_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(path: str | Path, model: LevelNet, meta: dict) -> Path:
+    """Write weights + metadata atomically to `path` (.safetensors) and `path` with .json."""
+    from safetensors.torch import save
+
+    path = Path(path)
+    meta = {**model_meta(model), **meta}
+    blob = save(_state_tensors(_unwrap(model)), metadata={"levelres": json.dumps(meta)})
+    atomic_write_bytes(path, blob)
+    atomic_write_bytes(path.with_suffix(".json"), (json.dumps(meta, indent=2) + "\n").encode())
+    return path
+
+
+def read_meta(path: str | Path) -> dict:
+    """The project metadata stored in a checkpoint's header; a clear error for foreign files."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            header = fh.metadata() or {}
+    except Exception as exc:  # safetensors raises several types for corrupt files
+        raise UserError(f"{path} is not a readable safetensors checkpoint ({exc}); re-download or re-train it") from None
+    if "levelres" not in header:
+        raise UserError(f"{path} has no levelres metadata; it was not written by this project's trainer")
+    meta = json.loads(header["levelres"])
+    if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
+        raise UserError(f"{path}: unsupported checkpoint format {meta.get('format')} v{meta.get('format_version')}")
+    return meta
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[LevelNet, dict]:
+    """Rebuild the model from a checkpoint; returns (model in eval mode, metadata)."""
+    from safetensors.torch import load_file
+
+    path = resolve_weights(path)
+    meta = read_meta(path)
+    model = build_model(ModelConfig.from_dict(meta["arch"]), LevelMap.from_dict(meta["level_map"]))
+    try:
+        state = load_file(str(path), device="cpu")
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise UserError(f"{path}: weights do not match the stored architecture ({first})") from None
+    return model.to(device).eval(), meta
+
+
+def resolve_weights(name: str | Path) -> Path:
+    """A checkpoint path, or the name of a shipped weight set (e.g. 'denoise-mobile')."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    shipped = PRETRAINED_DIR / f"{name}.safetensors"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors"))) or "none"
+    raise UserError(f"checkpoint not found: {name} (shipped weight sets: {names})")
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    model = getattr(model, "module", model)  # DistributedDataParallel
+    return getattr(model, "_orig_mod", model)  # torch.compile
+
+
+def save_train_state(path: str | Path, optimizer: torch.optim.Optimizer, info: dict) -> None:
+    """Optimizer moments as tensors and the step/schedule info as JSON, in one safetensors file."""
+    from safetensors.torch import save
+
+    sd = optimizer.state_dict()
+    tensors = {}
+    for idx, st in sd["state"].items():
+        for key, val in st.items():
+            t = val if torch.is_tensor(val) else torch.tensor(val)
+            tensors[f"state.{idx}.{key}"] = t.detach().to("cpu").contiguous()
+    groups = [{k: v for k, v in g.items()} for g in sd["param_groups"]]
+    blob = save(tensors, metadata={"groups": json.dumps(groups), "info": json.dumps(info)})
+    atomic_write_bytes(path, blob)
+
+
+def load_train_state(path: str | Path, optimizer: torch.optim.Optimizer) -> dict:
+    """Restore optimizer moments saved by `save_train_state`; returns the saved info dict."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        header = fh.metadata()
+        state: dict[int, dict] = {}
+        for key in fh.keys():
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = fh.get_tensor(key)
+    optimizer.load_state_dict({"state": state, "param_groups": json.loads(header["groups"])})
+    return json.loads(header["info"])

@@ -1,0 +1,104 @@
+"""Training data: clean crops of a folder of photos, degraded at every training level.
+
+Each step's batch is a pure function of (seed, rank, step): the same crops, augmentations and noise
+whatever the number of loader workers, so a resumed run sees exactly the batches it would have seen.
+
+Usage:
+    ds = LevelBatches(load_images("train/CBSD432"), task="denoise", levels=(15, 35, 55, 75), seed=0)
+    clean, degraded, levels = ds[step]       # (B,3,P,P), (k*B,3,P,P), (k*B,)
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtimes.degrade import add_noise, bicubic_sr, jpeg
+from runtimes.errors import UserError
+from runtimes.images import list_images, read_uint8
+
+
+def load_images(folder: str | Path, min_size: int = 0, exclude: tuple[str, ...] = ()) -> list[np.ndarray]:
+    """Read every image of a folder as uint8 RGB; skip (with a warning) those smaller than `min_size`."""
+    images, skipped = [], []
+    for path in list_images(folder):
+        if path.name in exclude:
+            continue
+        img = read_uint8(path)
+        if min(img.shape[:2]) < min_size:
+            skipped.append(path.name)
+            continue
+        images.append(img)
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} image(s) smaller than {min_size} px: {', '.join(skipped[:5])}",
+                      stacklevel=2)
+    if not images:
+        raise UserError(f"no usable image (>= {min_size} px) in {folder}")
+    return images
+
+
+def degrade_crop(crop: np.ndarray, task: str, level: float, rng: np.random.Generator) -> np.ndarray:
+    """Degrade one uint8 crop at `level` (noise drawn from `rng`)."""
+    if task == "denoise":
+        return add_noise(crop, level, rng)
+    if task == "dejpeg":
+        return jpeg(crop, level)
+    return bicubic_sr(crop, level)
+
+
+def augment(crop: np.ndarray, code: int) -> np.ndarray:
+    """One of the 8 dihedral transforms (flips and 90-degree rotations)."""
+    out = np.rot90(crop, k=code % 4)
+    return np.ascontiguousarray(out[:, ::-1] if code >= 4 else out)
+
+
+@dataclass
+class LevelBatches:
+    """Indexable by step: the same clean crops at every training level."""
+
+    images: list[np.ndarray]
+    task: str
+    levels: tuple[float, ...]
+    batch: int = 16
+    patch: int = 96
+    seed: int = 0
+    rank: int = 0
+
+    def crops(self, rng: np.random.Generator) -> np.ndarray:
+        out = np.empty((self.batch, self.patch, self.patch, 3), np.uint8)
+        for i in range(self.batch):
+            img = self.images[rng.integers(len(self.images))]
+            y = rng.integers(img.shape[0] - self.patch + 1)
+            x = rng.integers(img.shape[1] - self.patch + 1)
+            out[i] = augment(img[y : y + self.patch, x : x + self.patch], int(rng.integers(8)))
+        return out
+
+    def __getitem__(self, step: int):
+        """(clean (B,3,P,P), degraded (k*B,3,P,P) or an empty array for denoising, levels (k*B,)).
+
+        Noise is added on the training device (`add_noise_torch`), which keeps the loader light.
+        """
+        rng = np.random.default_rng([self.seed, self.rank, int(step)])
+        clean = self.crops(rng)
+        levels = np.repeat(np.asarray(self.levels, np.float32), self.batch)
+        clean_f = clean.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+        if self.task == "denoise":
+            return clean_f, np.empty((0,), np.float32), levels
+        deg = np.stack([degrade_crop(c, self.task, lv, rng) for lv in self.levels for c in clean])
+        return clean_f, deg.transpose(0, 3, 1, 2).copy(), levels
+
+
+def add_noise_torch(clean_rep, sigmas, seed: int, rank: int, step: int):
+    """Gaussian noise of std sigma/255 per sample, drawn from a generator seeded by (seed, rank, step)."""
+    import torch
+
+    gen = torch.Generator(device=clean_rep.device)
+    gen.manual_seed((seed * 1_000_003 + rank * 7_919 + step) % 2**63)
+    noise = torch.randn(clean_rep.shape, generator=gen, device=clean_rep.device, dtype=clean_rep.dtype)
+    return clean_rep + noise * (sigmas.reshape(-1, 1, 1, 1) / 255.0)
+
+    def __len__(self) -> int:  # an effectively unbounded stream, indexed by step
+        return 2**62

@@ -1,0 +1,182 @@
+"""The level-scaled restoration network.
+
+A level conv has weight l*W and bias l*b at strength l (the seed's linear form), computed exactly as
+l * conv(x, W, b): constant weights, output scaled. The affine form of the published HyperRes code,
+W(l) = l*A + B, is l * conv(x, A, a) + conv(x, B, b). "plain" convs ignore the level (dedicated
+single-level baselines).
+
+Topology (HyperRes): stride-2 3->C head, `blocks` residual blocks of two level convs, C->C conv +
+skip, C->4T conv, PixelShuffle(2), T->T conv, T->3 conv. With `residual="global"` (the default) the
+network predicts a residual added to its input and the final conv is a level conv, so strength 0
+returns the input exactly. `residual="none"` with an affine body is the exact published topology.
+
+Usage:
+    model = build_model(PRESETS["mobile"], level_map)
+    restored = model(noisy, torch.tensor([25.0]))       # level in the user's unit (sigma here)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from runtimes.errors import UserError
+from train.levels import LevelMap
+
+FORMS = ("linear", "affine", "plain")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the network (see module docstring)."""
+
+    channels: int = 32
+    blocks: int = 6
+    tail_channels: int = 16
+    form: str = "linear"
+    residual: str = "global"
+    in_channels: int = 3
+
+    def __post_init__(self):
+        if self.form not in FORMS:
+            raise UserError(f"unknown form {self.form!r}; choose one of {', '.join(FORMS)}")
+        if self.residual not in ("global", "none"):
+            raise UserError(f"unknown residual {self.residual!r}; choose global or none")
+        if min(self.channels, self.tail_channels, self.in_channels) < 1 or self.blocks < 0:
+            raise UserError("channels, tail_channels and in_channels must be >= 1, blocks >= 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "paper": ModelConfig(channels=64, blocks=16, tail_channels=64),
+    "mobile": ModelConfig(channels=32, blocks=6, tail_channels=16),
+    "hyperres": ModelConfig(channels=64, blocks=16, tail_channels=64, form="affine", residual="none"),
+    "tiny": ModelConfig(channels=8, blocks=1, tail_channels=8),
+}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    """A named preset with optional field overrides (None values are ignored)."""
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+class LevelConv2d(nn.Module):
+    """A 3x3 (or k x k) convolution whose weights are generated from the strength.
+
+    linear: y = s * conv(x, W, b)            == conv(x, s*W) + s*b   (exact)
+    affine: y = s * conv(x, A, a) + conv(x, B, b)
+    plain:  y = conv(x, W, b)                (level ignored)
+    """
+
+    def __init__(self, cin: int, cout: int, form: str, k: int = 3, stride: int = 1):
+        super().__init__()
+        self.form, self.stride, self.padding = form, stride, k // 2
+        self.weight = nn.Parameter(torch.empty(cout, cin, k, k))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        if form == "affine":
+            self.weight_b = nn.Parameter(torch.empty(cout, cin, k, k))
+            self.bias_b = nn.Parameter(torch.zeros(cout))
+        self.reset_parameters()
+
+    def reset_parameters(self, gain: float = 1.0) -> None:
+        for w in (self.weight, getattr(self, "weight_b", None)):
+            if w is not None:
+                nn.init.kaiming_normal_(w, a=0.0, nonlinearity="relu")
+                w.data.mul_(gain)
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        if self.form == "plain":
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        s4 = s.reshape(-1, 1, 1, 1).to(x.dtype)
+        if self.form == "linear":
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding) * s4
+        w = torch.cat([self.weight, self.weight_b])
+        b = torch.cat([self.bias, self.bias_b])
+        ya, yb = F.conv2d(x, w, b, self.stride, self.padding).chunk(2, dim=1)
+        return ya * s4 + yb
+
+
+class ResBlock(nn.Module):
+    """x + conv2(relu(conv1(x))), both level convs."""
+
+    def __init__(self, c: int, form: str):
+        super().__init__()
+        self.conv1 = LevelConv2d(c, c, form)
+        self.conv2 = LevelConv2d(c, c, form)
+
+    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x, s)), s)
+
+
+class LevelNet(nn.Module):
+    """The restoration network; `forward(image, level)` takes the level in the user's unit."""
+
+    def __init__(self, cfg: ModelConfig, level_map: LevelMap):
+        super().__init__()
+        self.cfg, self.level_map = cfg, level_map
+        c, t, form = cfg.channels, cfg.tail_channels, cfg.form
+        self.register_buffer("level_a", torch.tensor([level_map.a]), persistent=False)
+        self.register_buffer("level_b", torch.tensor([level_map.b]), persistent=False)
+        self.head = nn.Conv2d(cfg.in_channels, c, 3, stride=2, padding=1)
+        self.body = nn.ModuleList(ResBlock(c, form) for _ in range(cfg.blocks))
+        self.conv_body = nn.Conv2d(c, c, 3, padding=1)
+        self.up = nn.Conv2d(c, 4 * t, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.conv_tail = nn.Conv2d(t, t, 3, padding=1)
+        tail_form = "plain" if cfg.residual == "none" or form == "plain" else "linear"
+        self.conv_out = LevelConv2d(t, cfg.in_channels, tail_form)
+        if cfg.residual == "global":
+            self.conv_out.reset_parameters(gain=0.1)
+
+    def strength(self, level: torch.Tensor) -> torch.Tensor:
+        """Strength (N,) from levels in the user's unit (scalar, (1,) or (N,))."""
+        return level.reshape(-1).to(self.level_a.dtype) * self.level_a + self.level_b
+
+    def forward(self, image: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        return self.forward_strength(image, self.strength(level))
+
+    def forward_strength(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        feat = self.head(x)
+        y = feat
+        for block in self.body:
+            y = block(y, s)
+        y = self.conv_body(y) + feat
+        y = F.relu(self.shuffle(self.up(y)))
+        y = F.relu(self.conv_tail(y))
+        y = self.conv_out(y, s)[..., :h, :w]
+        return x + y if self.cfg.residual == "global" else y
+
+
+def build_model(cfg: ModelConfig, level_map: LevelMap) -> LevelNet:
+    """Construct a randomly initialised `LevelNet`."""
+    return LevelNet(cfg, level_map)
+
+
+def count_params(cfg: ModelConfig) -> int:
+    """Parameters of the network generated at one level (affine: one set, as in the paper's count)."""
+    c, t, i = cfg.channels, cfg.tail_channels, cfg.in_channels
+    conv = lambda a, b: 9 * a * b + b  # noqa: E731
+    return conv(i, c) + 2 * cfg.blocks * conv(c, c) + conv(c, c) + conv(c, 4 * t) + conv(t, t) + conv(t, i)
+
+
+def count_macs(cfg: ModelConfig, height: int, width: int) -> int:
+    """Multiply-accumulates of one forward pass on an H x W frame (convs only; affine at a fixed level)."""
+    c, t, i = cfg.channels, cfg.tail_channels, cfg.in_channels
+    half = math.ceil(height / 2) * math.ceil(width / 2)
+    full = 4 * half
+    per_half = 9 * (i * c + 2 * cfg.blocks * c * c + c * c + c * 4 * t)
+    return half * per_half + full * 9 * (t * t + t * i)

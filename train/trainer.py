@@ -1,0 +1,275 @@
+"""The multi-level trainer: one weight set optimised at k levels at once.
+
+Every step takes the same clean crops at all k training levels in one batch and one forward pass
+(each sample carries its own level), and averages the L1 loss over levels. Batches are a pure
+function of (seed, rank, step), and the learning rate a pure function of the step, so `--resume`
+continues exactly. Checkpoints: `last.safetensors` (+ `last.state.safetensors` with the optimizer)
+every `save_every` steps, `best.safetensors` at the best validation mean PSNR.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from runtimes.errors import UserError
+from runtimes.images import atomic_write_bytes
+from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
+from train.data import LevelBatches, add_noise_torch, load_images
+from train.evaluate import evaluate_model, load_eval_set
+from train.levels import make_level_map
+from train.model import ModelConfig, build_model, count_macs, count_params, preset
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (stored in the checkpoint)."""
+
+    task: str
+    data: str
+    out: str
+    preset: str = "mobile"
+    form: str | None = None  # override the preset's form (linear / affine)
+    channels: int | None = None
+    blocks: int | None = None
+    levels: tuple[float, ...] | None = None
+    baseline_level: float | None = None
+    steps: int | None = None
+    minutes: float | None = None
+    batch: int = 16
+    patch: int = 96
+    lr: float = 2e-4
+    lr_min_ratio: float = 0.01
+    schedule: str = "cosine"
+    seed: int = 0
+    val: str | None = None
+    val_crop: int = 192
+    val_every: int = 1000
+    save_every: int = 500
+    workers: int | None = None
+    device: str | None = None
+    amp: bool = True
+    compile: bool | None = None
+    exclude: tuple[str, ...] = ()
+    progress: bool = True
+    stop_at: int | None = field(default=None, compare=False)  # stop early (simulates an interruption)
+
+    def model_config(self) -> ModelConfig:
+        form = "plain" if self.baseline_level is not None else self.form
+        return preset(self.preset, form=form, channels=self.channels, blocks=self.blocks)
+
+    def train_levels(self) -> tuple[float, ...]:
+        if self.baseline_level is not None:
+            return (float(self.baseline_level),)
+        return tuple(float(x) for x in self.levels) if self.levels else ()
+
+
+def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
+    """Learning rate at `step`: cosine from lr to lr*lr_min_ratio, or halving at 50/75/90 % (step)."""
+    t = min(1.0, step / max(1, total))
+    if cfg.schedule == "step":
+        return cfg.lr * 0.5 ** sum(t >= m for m in (0.5, 0.75, 0.9))
+    lo = cfg.lr * cfg.lr_min_ratio
+    return lo + 0.5 * (cfg.lr - lo) * (1.0 + math.cos(math.pi * t))
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device:
+        return torch.device(cfg.device)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Trainer:
+    """Holds the model, optimizer, data and bookkeeping of one run."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False):
+        self.cfg, self.out = cfg, Path(cfg.out)
+        self.rank, self.world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+        self.device = _device(cfg)
+        if self.world > 1:
+            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.levels = cfg.train_levels() or make_level_map(cfg.task).train_levels
+        lmap_levels = self.levels if cfg.baseline_level is None else None
+        self.level_map = make_level_map(cfg.task, lmap_levels)
+        for lv in self.levels:
+            self.level_map.check(lv)
+        self.model = build_model(cfg.model_config(), self.level_map).to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        self.step, self.total, self.best, self.history = 0, cfg.steps, -1.0, []
+        self.elapsed = 0.0
+        if resume:
+            self._resume()
+        images = load_images(cfg.data, min_size=cfg.patch, exclude=cfg.exclude)
+        self.batches = LevelBatches(images, cfg.task, self.levels, cfg.batch, cfg.patch, cfg.seed, self.rank)
+        self.val_images = load_eval_set(cfg.val, crop=cfg.val_crop) if cfg.val else None
+        self.net = self._wrap(self.model)
+
+    def _wrap(self, model):
+        use_compile = self.cfg.compile if self.cfg.compile is not None else self.device.type == "cuda"
+        net = torch.compile(model) if use_compile else model
+        if self.world > 1:
+            net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[self.device.index])
+        return net
+
+    def _resume(self) -> None:
+        last = self.out / "last.safetensors"
+        if not last.is_file():
+            raise UserError(f"nothing to resume: {last} does not exist")
+        from safetensors.torch import load_file
+
+        meta = read_meta(last)
+        if meta.get("arch") != self.model.cfg.to_dict() or meta.get("task") != self.cfg.task:
+            raise UserError(f"{last} was trained with another task/architecture; use a new --out or the same options")
+        self.model.load_state_dict(load_file(str(last), device=str(self.device)))
+        info = load_train_state(self.out / "last.state.safetensors", self.opt)
+        self.step, self.total, self.best = info["step"], info["total"], info["best"]
+        self.history, self.elapsed = info["history"], info["elapsed"]
+
+    def _loader(self):
+        workers = self.cfg.workers if self.cfg.workers is not None else min(8, max(0, (os.cpu_count() or 2) - 1))
+        kw = dict(batch_size=None, sampler=range(self.step, 2**62), num_workers=workers,
+                  pin_memory=self.device.type == "cuda")
+        if workers:
+            kw.update(persistent_workers=False, prefetch_factor=4)
+        return torch.utils.data.DataLoader(self.batches, **kw)
+
+    def train_step(self, batch) -> float:
+        clean, deg, levels = (t.to(self.device, non_blocking=True) for t in batch)
+        target = clean.repeat(len(self.levels), 1, 1, 1)
+        if self.cfg.task == "denoise":
+            deg = add_noise_torch(target, levels, self.cfg.seed, self.rank, self.step)
+        if self.device.type == "cuda":
+            target, deg = (t.contiguous(memory_format=torch.channels_last) for t in (target, deg))
+        lr = lr_at(self.cfg, self.step, self.total)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        amp = self.cfg.amp and self.device.type == "cuda"
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            try:
+                out = self.net(deg, levels)
+            except Exception as exc:  # a torch.compile failure on this platform: fall back to eager
+                if self.net is self.model or self.world > 1:
+                    raise
+                warnings.warn(f"torch.compile failed ({type(exc).__name__}); training eagerly", stacklevel=2)
+                self.net = self.model
+                out = self.net(deg, levels)
+        loss = F.l1_loss(out.float(), target)  # mean over all levels' samples = average of per-level L1
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+    def validate(self) -> dict | None:
+        if self.val_images is None or self.rank != 0:
+            return None
+        self.model.eval()
+        res = evaluate_model(self.model, self.val_images, self.levels, self.device, with_ssim=False)
+        self.model.train()
+        row = {"step": self.step, **{f"{r['level']:g}": round(r["psnr"], 3) for r in res["rows"]},
+               "mean": round(res["mean"]["psnr"], 3)}
+        self.history.append(row)
+        return row
+
+    def meta(self) -> dict:
+        c = self.cfg
+        return {"preset": c.preset, "train_levels": list(self.levels), "baseline_level": c.baseline_level,
+                "steps": self.step, "train_seconds": round(self.elapsed, 1), "validation": self.history,
+                "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(c).items()},
+                "code_version": code_version(), "params": count_params(self.model.cfg),
+                "gmac_1080p": round(count_macs(self.model.cfg, 1080, 1920) / 1e9, 2),
+                "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"}
+
+    def save(self, best: bool = False) -> None:
+        if self.rank != 0:
+            return
+        save_checkpoint(self.out / "last.safetensors", self.model, self.meta())
+        info = {"step": self.step, "total": self.total, "best": self.best, "history": self.history,
+                "elapsed": self.elapsed}
+        save_train_state(self.out / "last.state.safetensors", self.opt, info)
+        if best:
+            save_checkpoint(self.out / "best.safetensors", self.model, self.meta())
+
+    def _estimate_total(self, t0: float, start: int) -> None:
+        rate = (self.step - start) / max(1e-6, time.perf_counter() - t0)
+        remaining = self.cfg.minutes * 60 - self.elapsed
+        self.total = max(self.step + 1, int(self.step + rate * remaining))
+
+    def fit(self) -> Path:
+        """Run to the step/time budget; returns the path of the best checkpoint."""
+        from tqdm import tqdm
+
+        c = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.total is None:
+            self.total = c.steps or 10**9  # --minutes: re-estimated after a short warm-up
+        self.model.train()
+        bar = tqdm(total=self.total, initial=self.step, disable=not c.progress or self.rank != 0,
+                   dynamic_ncols=True, file=sys.stderr, unit="step")
+        t0, start, loss = time.perf_counter(), self.step, None
+        self._t0, self._base = t0, self.elapsed
+        probe = 30 if self.device.type == "cpu" else 300
+        for batch in self._loader():
+            if self.step >= self.total or (c.stop_at is not None and self.step >= c.stop_at):
+                break
+            loss = self.train_step(batch)
+            self.step += 1
+            bar.update(1)
+            self.elapsed = self._base + time.perf_counter() - t0
+            if c.minutes and c.steps is None and self.step - start in (probe, 4 * probe):
+                # first estimate includes start-up/compilation; the second measures from the first
+                self._estimate_total(*((t0, start) if self.step - start == probe else (self._t_probe, start + probe)))
+                self._t_probe = time.perf_counter()
+                bar.total = self.total
+            if self.step % 50 == 0 or self.step == self.total:
+                bar.set_postfix(loss=f"{float(loss):.4f}", lr=f"{lr_at(c, self.step, self.total):.2e}")
+            self._periodic()
+        bar.close()
+        self._finish()
+        return self.out / "best.safetensors"
+
+    def _periodic(self) -> None:
+        c = self.cfg
+        if self.step % c.val_every == 0 or self.step >= self.total:
+            row = self.validate()
+            if row is not None and row["mean"] > self.best:
+                self.best = row["mean"]
+                self.save(best=True)
+                return
+        if self.step % c.save_every == 0:
+            self.save()
+
+    def _finish(self) -> None:
+        if self.val_images is None:  # no validation set: the final weights are the best we know
+            self.save(best=True)
+        else:
+            self.save(best=not (self.out / "best.safetensors").exists())
+        if self.rank == 0 and self.history:
+            atomic_write_bytes(self.out / "history.json", (json.dumps(self.history, indent=1) + "\n").encode())
+        if self.world > 1:
+            torch.distributed.destroy_process_group()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's and numpy's global generators (model initialisation)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train (or resume) a run; returns the best checkpoint's path."""
+    seed_everything(cfg.seed)
+    return Trainer(cfg, resume=resume).fit()
