@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--patch", type=int, default=96)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--schedule", choices=("cosine", "step"), default="cosine")
+    p.add_argument("--level-weighting", choices=("strength", "none"), default="strength",
+                   help="divide each level's L1 by its strength (default) or average plainly")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val", help="folder of validation images (centre crops)")
     p.add_argument("--val-every", type=int, default=1000)
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         levels=tuple(parse_level(x) for x in a.levels) if a.levels else None,
         baseline_level=parse_level(a.baseline_level) if a.baseline_level is not None else None,
         steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule, seed=a.seed,
+        level_weighting=a.level_weighting,
         val=a.val, val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
         amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", exclude=tuple(a.exclude),
         progress=not a.no_progress)

@@ -77,7 +77,7 @@ def read_meta(path: str | Path) -> dict:
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}
     except Exception as exc:  # safetensors raises several types for corrupt files
-        raise UserError(f"{path} is not a readable safetensors checkpoint ({exc}); re-download or re-train it") from None
+        raise UserError(f"{path} is not a readable safetensors checkpoint ({exc}); re-export or re-train it") from None
     if "levelres" not in header:
         raise UserError(f"{path} has no levelres metadata; it was not written by this project's trainer")
     meta = json.loads(header["levelres"])

@@ -102,7 +102,8 @@ def compare_table(names: list[str], results: list[dict], unit: str) -> str:
     for i, r0 in enumerate(results[0]["rows"]):
         vals = [res["rows"][i]["psnr"] for res in results]
         gaps = [v - vals[0] for v in vals[1:]]
-        cells = [f"{r0['level']:g}", f"{r0['input_psnr']:.2f}", *(f"{v:.2f}" for v in vals), *(f"{g:+.2f}" for g in gaps)]
+        cells = [f"{r0['level']:g}", f"{r0['input_psnr']:.2f}", *(f"{v:.2f}" for v in vals),
+                 *(f"{g:+.2f}" for g in gaps)]
         lines.append("| " + " | ".join(cells) + " |")
     means = [res["mean"]["psnr"] for res in results]
     cells = ["mean", f"{results[0]['mean']['input_psnr']:.2f}", *(f"{v:.2f}" for v in means),

@@ -92,6 +92,9 @@ class LevelConv2d(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self, gain: float = 1.0) -> None:
+        """He initialisation times `gain`; affine halves each set's variance so A + B is He at strength 1."""
+        if self.form == "affine":
+            gain /= math.sqrt(2.0)
         for w in (self.weight, getattr(self, "weight_b", None)):
             if w is not None:
                 nn.init.kaiming_normal_(w, a=0.0, nonlinearity="relu")
@@ -116,6 +119,7 @@ class ResBlock(nn.Module):
         super().__init__()
         self.conv1 = LevelConv2d(c, c, form)
         self.conv2 = LevelConv2d(c, c, form)
+        self.conv2.reset_parameters(gain=0.1)  # blocks start near identity: a stable deep residual trunk
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(F.relu(self.conv1(x, s)), s)

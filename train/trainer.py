@@ -51,6 +51,7 @@ class TrainConfig:
     lr: float = 2e-4
     lr_min_ratio: float = 0.01
     schedule: str = "cosine"
+    level_weighting: str = "strength"  # "strength": each level's L1 divided by its strength; "none": plain mean
     seed: int = 0
     val: str | None = None
     val_crop: int = 192
@@ -167,11 +168,20 @@ class Trainer:
                 warnings.warn(f"torch.compile failed ({type(exc).__name__}); training eagerly", stacklevel=2)
                 self.net = self.model
                 out = self.net(deg, levels)
-        loss = F.l1_loss(out.float(), target)  # mean over all levels' samples = average of per-level L1
+        loss = self.loss(out.float(), target, levels)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         return loss.detach()
+
+    def loss(self, out: torch.Tensor, target: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        """L1 averaged over levels; with "strength" weighting each level's L1 is divided by its strength,
+        so every level pulls equally on the shared weights (the residual scales with the strength)."""
+        per_sample = (out - target).abs().mean(dim=(1, 2, 3))
+        if self.cfg.level_weighting == "strength" and self.model.cfg.form != "plain":
+            s = self.model.strength(levels).abs().clamp_min(1e-3)
+            per_sample = per_sample / s * s.mean()
+        return per_sample.mean()
 
     def validate(self) -> dict | None:
         if self.val_images is None or self.rank != 0:

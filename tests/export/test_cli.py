@@ -85,3 +85,14 @@ def test_validation_failure_leaves_nothing_unless_allowed(tiny_ckpt, tmp_path, c
     assert code == 0 and "validation failed" in line and line.startswith(str(out / "tiny-folded-fp32.onnx"))
     meta = json.loads((out / "tiny-folded-fp32.onnx.meta.json").read_text())
     assert meta["validation"]["status"] == "failed"
+
+
+def test_all_reports_skipped_formats(tiny_ckpt, tmp_path, monkeypatch):
+    from export.base import ExportConfig
+
+    monkeypatch.setitem(export_all_mod.NEEDS, "coreml", ("no_such_module_for_tests",))
+    rows = export_all_mod.export_all(export_all_mod.AllConfig(ExportConfig(str(tiny_ckpt), tmp_path),
+                                                              formats=("coreml",)))
+    assert rows[0].made == "skipped" and "pip install 'levelres[coreml]'" in rows[0].note
+    table = export_all_mod.format_table(rows)
+    assert table.splitlines()[0].split()[:3] == ["format", "made", "validated"]
