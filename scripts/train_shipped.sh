@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Train the shipped weight sets and their comparison runs concurrently on one GPU, then evaluate.
+# Train the shipped weight sets and their comparison runs concurrently on one GPU, then evaluate them.
 #
-# Usage: scripts/train_shipped.sh DATA_ROOT OUT_DIR [MINUTES] [extra train args...]
+# Usage: [RUNS="dn-mobile-linear ..."] scripts/train_shipped.sh DATA_ROOT OUT_DIR [MINUTES] [extra train args...]
 #   DATA_ROOT holds train/CBSD432 and test/{CBSD68,Set5,Set14,Classic5} (see the datasets README).
 # Every run gets the same wall-clock budget; steps reached and steps/s are in each checkpoint's JSON.
 set -u
 DATA=$1; OUT=$2; MIN=${3:-6}; shift 3 || shift $#
 EXTRA=("$@")
+RUNS=${RUNS:-"dn-mobile-linear dn-mobile-affine dn25-mobile-dedicated dn-paper-linear dj-mobile-linear sr-mobile-linear"}
 mkdir -p "$OUT"
-DN_LEVELS="0 5 15 25 35 45 55 65 75 90"
+DN="0 5 15 25 35 45 55 65 75 90"
 run() {  # name, eval set, eval levels, train args...
   local name=$1 set=$2 levels=$3; shift 3
   { python -m train --data "$DATA/train/CBSD432" --out "$OUT/$name" --minutes "$MIN" --no-progress \
@@ -17,15 +18,24 @@ run() {  # name, eval set, eval levels, train args...
         --levels $levels --json "$OUT/$name/eval-$set.json"; } > "$OUT/$name.log" 2>&1
   echo "$name: exit $?"
 }
-run dn-mobile-linear  CBSD68 "$DN_LEVELS" --task denoise --preset mobile --levels 15 35 55 75 --val "$DATA/test/Set14" --workers 1 &
-run dn-mobile-affine  CBSD68 "$DN_LEVELS" --task denoise --preset mobile --form affine --levels 15 35 55 75 --val "$DATA/test/Set14" --workers 1 &
-run dn25-mobile-dedicated CBSD68 "0 25"   --task denoise --preset mobile --baseline-level 25 --val "$DATA/test/Set14" --workers 1 &
-run dn-paper-linear   CBSD68 "$DN_LEVELS" --task denoise --preset paper --levels 15 35 55 75 --val "$DATA/test/Set14" --workers 2 &
-run dj-mobile-linear  Classic5 "10 30 50 70 80 90 100" --task dejpeg --preset mobile --levels 10 30 50 80 --val "$DATA/test/CBSD68" --workers 4 &
-run sr-mobile-linear  Set5 "1 2 3 4 5 6" --task sr --preset mobile --levels 2 3 4 5 --exclude 302003.jpg --val "$DATA/test/CBSD68" --workers 4 &
-wait
-for f in "$OUT"/sr-mobile-linear/best.safetensors; do
-  [ -f "$f" ] && python -m train.evaluate --weights "$f" --set "$DATA/test/Set14" --levels 1 2 3 4 5 6 \
-      --json "$OUT/sr-mobile-linear/eval-Set14.json" >> "$OUT/sr-mobile-linear.log" 2>&1
+DNV=(--task denoise --val "$DATA/test/Set14" --levels 15 35 55 75)
+for name in $RUNS; do
+  case $name in
+    dn-mobile-linear) run "$name" CBSD68 "$DN" "${DNV[@]}" --preset mobile --form linear --workers 1 & ;;
+    dn-mobile-affine) run "$name" CBSD68 "$DN" "${DNV[@]}" --preset mobile --form affine --workers 1 & ;;
+    dn25-mobile-dedicated) run "$name" CBSD68 "0 25" --task denoise --val "$DATA/test/Set14" --preset mobile \
+        --baseline-level 25 --workers 1 & ;;
+    dn-paper-linear) run "$name" CBSD68 "$DN" "${DNV[@]}" --preset paper --form linear --workers 2 & ;;
+    dj-mobile-linear) run "$name" Classic5 "10 30 50 70 80 90 100" --task dejpeg --preset mobile \
+        --levels 10 30 50 80 --val "$DATA/test/CBSD68" --workers 4 & ;;
+    sr-mobile-linear) run "$name" Set5 "1 2 3 4 5 6" --task sr --preset mobile --levels 2 3 4 5 \
+        --exclude 302003.jpg --val "$DATA/test/CBSD68" --workers 4 & ;;
+    *) echo "unknown run $name" >&2 ;;
+  esac
 done
+wait
+if [ -f "$OUT/sr-mobile-linear/best.safetensors" ]; then
+  python -m train.evaluate --weights "$OUT/sr-mobile-linear/best.safetensors" --set "$DATA/test/Set14" \
+      --levels 1 2 3 4 5 6 --json "$OUT/sr-mobile-linear/eval-Set14.json" >> "$OUT/sr-mobile-linear.log" 2>&1
+fi
 exit 0

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from runtimes.errors import UserError
 from runtimes.images import atomic_write_bytes
