@@ -23,6 +23,8 @@ for name in $RUNS; do
   case $name in
     dn-mobile-linear) run "$name" CBSD68 "$DN" "${DNV[@]}" --preset mobile --form linear --workers 1 & ;;
     dn-mobile-affine) run "$name" CBSD68 "$DN" "${DNV[@]}" --preset mobile --form affine --workers 1 & ;;
+    dn-mobile-affine-nw) run "$name" CBSD68 "$DN" "${DNV[@]}" --preset mobile --form affine --level-weighting none \
+        --workers 1 & ;;
     dn25-mobile-dedicated) run "$name" CBSD68 "0 25" --task denoise --val "$DATA/test/Set14" --preset mobile \
         --baseline-level 25 --workers 1 & ;;
     dn-paper-linear) run "$name" CBSD68 "$DN" "${DNV[@]}" --preset paper --form linear --workers 2 & ;;
