@@ -73,7 +73,8 @@ def test_baseline_is_plain_single_level(tmp_path, tiny_image_dir):
 
 def test_validation_history_and_schedule(tmp_path, tiny_image_dir):
     best = train(_cfg(tiny_image_dir, tmp_path / "v", val=str(tiny_image_dir), val_crop=48, val_every=4, steps=8))
-    hist = read_meta(best)["validation"]
+    hist = json.loads((best.parent / "history.json").read_text())
+    assert read_meta(best.parent / "last.safetensors")["validation"] == hist
     assert [h["step"] for h in hist][:2] == [4, 8] and set(hist[0]) >= {"15", "45", "mean"}
     cfg = _cfg(tiny_image_dir, tmp_path)
     assert lr_at(cfg, 0, 100) == pytest.approx(cfg.lr)
