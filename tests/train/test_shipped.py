@@ -5,12 +5,12 @@ import pytest
 pytest.importorskip("torch")
 
 from tests.conftest import dataset  # noqa: E402
-from train.checkpoint import load_checkpoint, read_meta  # noqa: E402
+from train.checkpoint import load_checkpoint, read_meta, resolve_weights  # noqa: E402
 from train.evaluate import evaluate_model, load_eval_set  # noqa: E402
 
 
 def test_shipped_denoiser_metadata():
-    meta = read_meta(load_checkpoint("denoise-mobile")[1] and "train/pretrained/denoise-mobile.safetensors")
+    meta = read_meta(resolve_weights("denoise-mobile"))
     assert meta["task"] == "denoise" and meta["level_map"]["train_levels"] == [15.0, 35.0, 55.0, 75.0]
     assert meta["params"] <= 200_000 and meta["gmac_1080p"] <= 100
 
