@@ -1,0 +1,264 @@
+"""Restore one image with any exported artifact (or a torch checkpoint) at a given or estimated level.
+
+The runner comes from the format table by the model's suffix; a `.safetensors` checkpoint or a
+shipped weight-set name (e.g. `denoise-mobile`) runs in the torch reference runner (torch is
+imported only then). Large frames are tiled with blended overlaps so that image buffers plus one
+tile's activations stay under `--max-memory`: the activation bytes per pixel are estimated from
+the architecture in the model's metadata (`tile_bytes_per_pixel`), or taken as the conservative
+`FALLBACK_TILE_BYTES_PER_PIXEL` when the metadata has none. The bound covers the image buffers,
+activations and weights, not the runtime library's own fixed footprint.
+`--level auto` reads the JPEG quality from the file (dejpeg) or estimates sigma (denoise); see
+runtimes/autolevel.py. EXIF orientation, EXIF/ICC, grey, alpha and 16-bit input are handled by
+runtimes/photo.py; the output is written atomically.
+
+Usage:
+    python -m runtimes.restore noisy.png --model out/artifacts/denoise-mobile.onnx --level 25 -o clean.png
+    python -m runtimes.restore photo.jpg --model dejpeg.tflite --level auto -o fixed.png --max-memory 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtimes.autolevel import estimate_sigma, quality_from_tables
+from runtimes.base import read_artifact_meta
+from runtimes.errors import UserError, run_cli
+from runtimes.formats import format_for_path
+from runtimes.photo import Photo, output_format, read_photo, write_photo
+from runtimes.tiling import restore
+
+FRAME_BYTES_PER_PIXEL = 64  # ~16 float32 per frame pixel: input, planar and padded copies, blend sums, output
+FALLBACK_TILE_BYTES_PER_PIXEL = 8192  # no architecture in the metadata: covers the largest preset ("paper")
+ACTIVATION_SAFETY = 1.5  # runtimes keep extra workspace beyond the live activations
+MIN_TILE = 64
+
+
+@dataclass(frozen=True)
+class RestoreConfig:
+    """One restoration.
+
+    Attributes:
+        image: the input image file.
+        model: an artifact (suffix from the format table), a `.safetensors` checkpoint or a shipped name.
+        level: the level in the model's unit, as text, or "auto".
+        out: the output file (format from the suffix).
+        max_memory_mb: memory bound for image buffers, activations and weights, in MiB.
+        threads: runtime threads (None: the runtime's default).
+    """
+
+    image: Path
+    model: str
+    level: str
+    out: Path
+    max_memory_mb: float = 1024.0
+    threads: int | None = None
+
+
+def shipped_weights_dir() -> Path | None:
+    """The folder of shipped weight sets (train/pretrained), found without importing the training code."""
+    spec = importlib.util.find_spec("train")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "pretrained"
+
+
+def checkpoint_meta(path: Path) -> dict:
+    """Runner-style metadata from a `.safetensors` checkpoint's header (no torch needed)."""
+    try:
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            if not 0 < n <= min(path.stat().st_size - 8, 100 << 20):
+                raise ValueError("bad header length")
+            header = json.loads(fh.read(n))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is not a readable safetensors checkpoint ({exc}); re-train or re-download it"
+                        ) from None
+    try:
+        meta = json.loads(header.get("__metadata__", {})["levelres"])
+        meta["task"], meta["level_map"]["lo"]  # noqa: B018 - presence check
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise UserError(f"{path} has no levelres metadata (task, level_map); it was not written by this project's "
+                        "trainer") from None
+    return {"format": "torch", "task": meta["task"], "level_map": meta["level_map"], "arch": meta.get("arch"),
+            "level_mode": "runtime", "layout": "NCHW", "sizes": None}
+
+
+def resolve_model(model: str) -> tuple[str, Path, dict]:
+    """(kind, path, metadata): kind is "torch" or a format-table key."""
+    path = Path(model)
+    if path.suffix.lower() == ".safetensors" or (not path.suffix and not path.exists()):
+        if not path.is_file():
+            shipped = shipped_weights_dir()
+            candidate = shipped / f"{model}.safetensors" if shipped and not path.suffix else None
+            if candidate is None or not candidate.is_file():
+                names = sorted(p.stem for p in shipped.glob("*.safetensors")) if shipped and shipped.is_dir() else []
+                raise UserError(f"model not found: {model} (shipped weight sets: {', '.join(names) or 'none'})")
+            path = candidate
+        return "torch", path, checkpoint_meta(path)
+    fmt = format_for_path(path)
+    return fmt.key, path, read_artifact_meta(path)
+
+
+def make_runner(kind: str, path: Path, threads: int | None):
+    """Construct (not enter) the runner for a model."""
+    if kind == "torch":
+        from runtimes.torch_ref import TorchRunner
+
+        return TorchRunner(path, threads=threads)
+    from runtimes.bench_eval import load_runner
+
+    return load_runner(path, threads=threads)[0]
+
+
+def auto_level(meta: dict, photo: Photo) -> tuple[float, str]:
+    """(level, how it was found) estimated from the image for the model's task."""
+    task = meta["task"]
+    if task == "sr":
+        raise UserError("--level auto cannot tell the upscaling factor from the image; give the scale (e.g. --level 2)")
+    if task == "dejpeg":
+        if photo.quantization is None:
+            raise UserError(f"--level auto for dejpeg reads the JPEG quality from the file, but the input is "
+                            f"{photo.format or 'not a'} JPEG; give --level (JPEG quality 1-100)")
+        q = quality_from_tables(photo.quantization)
+        return float(q.quality), f"JPEG quality {q.quality}" + ("" if q.exact else " (closest IJG tables)")
+    if task == "denoise":
+        pix = photo.rgb[..., :1] if photo.grey else photo.rgb
+        sigma = estimate_sigma(pix.astype(np.float64) * 255.0)
+        return sigma, f"estimated sigma {sigma:.1f}"
+    raise UserError(f"--level auto is not available for task {task!r}; give --level")
+
+
+def resolve_level(text: str, meta: dict, photo: Photo) -> tuple[float, str]:
+    """The level to run at, checked against the model's level map range."""
+    lm = meta["level_map"]
+    lo, hi, unit = float(lm["lo"]), float(lm["hi"]), lm.get("unit", "level")
+    if text.strip().lower() == "auto":
+        value, how = auto_level(meta, photo)
+        return min(hi, max(lo, value)), how
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"--level must be a number ({unit}) or 'auto', got {text!r}") from None
+    if not math.isfinite(value):
+        raise UserError(f"--level must be a finite number ({unit}), got {text!r}")
+    if not lo <= value <= hi:
+        raise UserError(f"--level {value:g} is outside the model's {unit} range [{lo:g}, {hi:g}]")
+    if meta.get("level_mode") == "fixed" and abs(value - float(meta["fixed_level"])) > 1e-6:
+        raise UserError(f"this artifact is fixed at {unit} {float(meta['fixed_level']):g}; give that level")
+    return value, f"{unit} {value:g}"
+
+
+def tile_bytes_per_pixel(meta: dict) -> float:
+    """Estimated activation bytes per pixel of a tile, from the architecture in the metadata.
+
+    Half-resolution body: head/residual/conv outputs (4C, 6C for the affine form), a 3x3 im2col
+    workspace (9C) and the 4T upsampling conv; full resolution: input/output (9 floats), the
+    shuffled, tail and output convs (3T) and their im2col workspace (9T). Times `ACTIVATION_SAFETY`.
+    """
+    arch = meta.get("arch") or {}
+    try:
+        c, t = int(arch["channels"]), int(arch["tail_channels"])
+    except (KeyError, TypeError, ValueError):
+        return float(FALLBACK_TILE_BYTES_PER_PIXEL)
+    body = 6 * c if arch.get("form") == "affine" else 4 * c
+    floats = (body + 9 * c + 4 * t) / 4 + 9 + 12 * t
+    return 4.0 * floats * ACTIVATION_SAFETY
+
+
+def weight_bytes(meta: dict) -> int:
+    """Approximate float32 weight bytes (0 when the metadata has no architecture)."""
+    arch = meta.get("arch") or {}
+    try:
+        c, t, b = int(arch["channels"]), int(arch["tail_channels"]), int(arch["blocks"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+    params = 9 * (3 * c + (2 * b + 1) * c * c + 4 * c * t + t * t + 3 * t)
+    return 4 * params * (2 if arch.get("form") == "affine" else 1)
+
+
+def plan_max_pixels(meta: dict, height: int, width: int, max_memory_mb: float) -> int:
+    """The most tile pixels keeping frame buffers + one tile under the bound; an error when a small tile won't fit."""
+    budget = max_memory_mb * 2**20 - height * width * FRAME_BYTES_PER_PIXEL - weight_bytes(meta)
+    per_pixel = tile_bytes_per_pixel(meta)
+    if budget < MIN_TILE * MIN_TILE * per_pixel:
+        need = (height * width * FRAME_BYTES_PER_PIXEL + weight_bytes(meta) + MIN_TILE**2 * per_pixel) / 2**20
+        raise UserError(f"--max-memory {max_memory_mb:g} MB is too small for a {width}x{height} image "
+                        f"(frame buffers and one {MIN_TILE}x{MIN_TILE} tile need about {math.ceil(need)} MB); raise it")
+    return int(budget // per_pixel)
+
+
+def check_output(out: Path) -> None:
+    """Fail before any work when the output can't be written (unknown suffix, a folder, no writable parent)."""
+    import os
+
+    output_format(out)
+    if out.is_dir():
+        raise UserError(f"output path {out} is a folder; give a file name such as {out / 'restored.png'}")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write {out}: {parent} is not a writable folder; choose a writable path")
+
+
+def restore_file(cfg: RestoreConfig) -> dict:
+    """Restore `cfg.image` into `cfg.out`; returns a summary (level, how it was chosen, tiles, runner)."""
+    from runtimes.bench_eval import enter_runner
+
+    if cfg.threads is not None and cfg.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {cfg.threads}")
+    if not (math.isfinite(cfg.max_memory_mb) and cfg.max_memory_mb > 0):
+        raise UserError(f"--max-memory must be a positive number of MB, got {cfg.max_memory_mb}")
+    check_output(Path(cfg.out))
+    kind, path, meta = resolve_model(cfg.model)
+    photo = read_photo(cfg.image)
+    level, how = resolve_level(cfg.level, meta, photo)
+    h, w = photo.rgb.shape[:2]
+    max_pixels = plan_max_pixels(meta, h, w, cfg.max_memory_mb)
+    runner = enter_runner(make_runner(kind, path, cfg.threads), path)
+    try:
+        x = np.ascontiguousarray(photo.rgb.transpose(2, 0, 1)[None])
+        y = restore(runner, x, level, max_pixels=max_pixels)[0].transpose(1, 2, 0)
+    finally:
+        runner.__exit__(None, None, None)
+    if not np.isfinite(y).all():
+        raise UserError(f"{path} produced non-finite pixels at level {level:g}; re-export or re-train the model")
+    write_photo(cfg.out, photo, np.clip(y, 0.0, 1.0))
+    return {"level": level, "how": how, "runner": runner.name, "tiled": h * w > max_pixels, "size": (h, w)}
+
+
+def parse_args(argv: list[str] | None) -> RestoreConfig:
+    p = argparse.ArgumentParser(prog="python -m runtimes.restore", description=__doc__.split("\n")[0])
+    p.add_argument("image", type=Path, help="input image (PNG, JPEG, TIFF, WebP, ...)")
+    p.add_argument("--model", "-m", required=True, help="artifact (.onnx, .tflite, ...), .safetensors or shipped name")
+    p.add_argument("--level", "-l", required=True, help="level in the model's unit (sigma, quality, scale) or 'auto'")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output image; the format follows the suffix")
+    p.add_argument("--max-memory", type=float, default=RestoreConfig.max_memory_mb, metavar="MB",
+                   help="memory bound for image buffers and activations; larger frames are tiled (default %(default)g)")
+    p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's own)")
+    a = p.parse_args(argv)
+    return RestoreConfig(a.image, a.model, a.level, a.out, a.max_memory, a.threads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    def body(args):
+        cfg = parse_args(args)
+        s = restore_file(cfg)
+        tiled = " (tiled)" if s["tiled"] else ""
+        print(f"{cfg.out}: {s['size'][1]}x{s['size'][0]} restored at {s['how']} with {s['runner']}{tiled}",
+              file=sys.stderr)
+        return 0
+
+    return run_cli(body, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
