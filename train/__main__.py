@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--schedule", choices=("cosine", "step"), default="cosine")
     p.add_argument("--level-weighting", choices=("strength", "none"), default="strength",
                    help="divide each level's L1 by its strength (default) or average plainly")
+    p.add_argument("--level-jitter", type=float, default=0.0,
+                   help="draw each sample's level uniformly up to this fraction of the way to the neighbouring "
+                        "training levels (0 = the exact training levels, the seed's method)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val", help="folder of validation images (centre crops)")
     p.add_argument("--val-every", type=int, default=1000)
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"unknown task {a.task!r}; choose one of {', '.join(UNITS)}")
     if a.steps is None and a.minutes is None:
         raise UserError("give a budget: --steps N or --minutes M")
+    if not 0.0 <= a.level_jitter <= 0.5:
+        raise UserError("--level-jitter must be in [0, 0.5] (0.5 reaches halfway to the neighbouring level)")
     for name, val in (("--steps", a.steps), ("--minutes", a.minutes), ("--batch", a.batch), ("--patch", a.patch)):
         if val is not None and val <= 0:
             raise UserError(f"{name} must be positive")
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         levels=tuple(parse_level(x) for x in a.levels) if a.levels else None,
         baseline_level=parse_level(a.baseline_level) if a.baseline_level is not None else None,
         steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule, seed=a.seed,
-        level_weighting=a.level_weighting,
+        level_weighting=a.level_weighting, level_jitter=a.level_jitter,
         val=a.val, val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
         amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", exclude=tuple(a.exclude),
         progress=not a.no_progress)

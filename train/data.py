@@ -66,6 +66,21 @@ class LevelBatches:
     patch: int = 96
     seed: int = 0
     rank: int = 0
+    jitter: float = 0.0  # 0: the exact training levels (the seed's method); j > 0: see `sample_levels`
+
+    def sample_levels(self, rng: np.random.Generator) -> np.ndarray:
+        """Per-sample levels (k*B,): each training level, or with `jitter` j a uniform draw from the
+        interval reaching j of the way to each neighbouring level (the ends stay at the end levels)."""
+        base = np.repeat(np.asarray(self.levels, np.float64), self.batch)
+        if self.jitter <= 0 or len(self.levels) < 2:
+            return base.astype(np.float32)
+        lv = np.sort(np.asarray(self.levels, np.float64))
+        gaps = np.diff(lv)
+        lo = lv - self.jitter * np.concatenate([[0.0], gaps])
+        hi = lv + self.jitter * np.concatenate([gaps, [0.0]])
+        order = np.searchsorted(lv, np.asarray(self.levels, np.float64))
+        lo_s, hi_s = np.repeat(lo[order], self.batch), np.repeat(hi[order], self.batch)
+        return rng.uniform(lo_s, hi_s).astype(np.float32)
 
     def crops(self, rng: np.random.Generator) -> np.ndarray:
         out = np.empty((self.batch, self.patch, self.patch, 3), np.uint8)
@@ -83,11 +98,12 @@ class LevelBatches:
         """
         rng = np.random.default_rng([self.seed, self.rank, int(step)])
         clean = self.crops(rng)
-        levels = np.repeat(np.asarray(self.levels, np.float32), self.batch)
+        levels = self.sample_levels(rng)
         clean_f = clean.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
         if self.task == "denoise":
             return clean_f, np.empty((0,), np.float32), levels
-        deg = np.stack([degrade_crop(c, self.task, lv, rng) for lv in self.levels for c in clean])
+        deg = np.stack([degrade_crop(c, self.task, float(lv), rng) for lv, c in zip(levels, np.tile(clean, (
+            len(self.levels), 1, 1, 1)), strict=True)])
         return clean_f, deg.transpose(0, 3, 1, 2).copy(), levels
 
 

@@ -50,6 +50,7 @@ class TrainConfig:
     lr: float = 2e-4
     lr_min_ratio: float = 0.01
     schedule: str = "cosine"
+    level_jitter: float = 0.0  # draw each sample's level around its training level (0: exact levels)
     level_weighting: str = "strength"  # "strength": each level's L1 divided by its strength; "none": plain mean
     seed: int = 0
     val: str | None = None
@@ -114,7 +115,8 @@ class Trainer:
         if resume:
             self._resume()
         images = load_images(cfg.data, min_size=cfg.patch, exclude=cfg.exclude)
-        self.batches = LevelBatches(images, cfg.task, self.levels, cfg.batch, cfg.patch, cfg.seed, self.rank)
+        self.batches = LevelBatches(images, cfg.task, self.levels, cfg.batch, cfg.patch, cfg.seed, self.rank,
+                                    jitter=cfg.level_jitter)
         self.val_images = load_eval_set(cfg.val, crop=cfg.val_crop) if cfg.val else None
         self.net = self._wrap(self.model)
 

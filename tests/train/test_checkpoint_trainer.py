@@ -102,3 +102,20 @@ def test_cli_user_errors_are_one_line(args, tmp_path):
 def test_cli_empty_folder(tmp_path):
     r = _cli("-m", "train", "--task", "denoise", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--steps", "1")
     assert r.returncode == 2 and "no image files" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_level_jitter_stays_between_neighbours():
+    import numpy as np
+
+    from train.data import LevelBatches
+
+    img = np.zeros((64, 64, 3), np.uint8)
+    ds = LevelBatches([img], "dejpeg", (80.0, 10.0, 50.0), batch=50, patch=32, jitter=0.5)
+    lv = ds.sample_levels(np.random.default_rng(0)).reshape(3, 50)
+    assert lv[0].min() >= 65 and lv[0].max() <= 80  # 80: the top end, halfway down to 50
+    assert lv[1].min() >= 10 and lv[1].max() <= 30
+    assert lv[2].min() >= 30 and lv[2].max() <= 65 and lv[2].std() > 1
+    exact = LevelBatches([img], "dejpeg", (80.0, 10.0), batch=4, patch=32).sample_levels(np.random.default_rng(0))
+    assert exact.tolist() == [80.0] * 4 + [10.0] * 4
+    _, deg, levels = ds[3]
+    assert deg.shape == (150, 3, 32, 32) and levels.shape == (150,)
