@@ -1,2 +1,5 @@
-"""On-device benchmark scripts (Jetson, Android over adb, Mac/iPhone for CoreML), reporting in the
-`runtimes.bench` schema. Imports runtimes/ only, never torch. Not built yet: see the README's status."""
+"""On-device scripts (Jetson, Android over adb, Mac/iPhone for CoreML), reporting in the `runtimes.bench` schema.
+
+`python -m devices.jetson|android|ios`, and `python -m devices.bundle` to make a self-contained folder per
+target. Imports runtimes/ only, never torch (docs/devices.md).
+"""

@@ -1,0 +1,1 @@
+"""Mac / iPhone: CoreML per compute unit (`python -m devices.ios`)."""

@@ -1,0 +1,44 @@
+"""Benchmark the project's CoreML package on a Mac with coremltools, once per compute unit (accuracy + latency in
+the runtimes.bench schema). An iPhone is profiled with Xcode's performance report (docs/devices.md).
+
+Usage:
+    python -m devices.ios --mlpackage dn.mlpackage --compute-units all cpu_only cpu_and_gpu cpu_and_ne
+    python -m devices.ios --mlpackage dn.mlpackage --dry-run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from devices.common import add_bench_args, bench_options
+from devices.ios.run import IosConfig, run_ios
+from runtimes.bench_report import flat_rows, markdown_table
+from runtimes.coreml import COMPUTE_UNITS
+from runtimes.errors import run_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m devices.ios", description=__doc__.splitlines()[0])
+    p.add_argument("--mlpackage", type=Path, required=True, help="the project's .mlpackage (with its .meta.json)")
+    p.add_argument("--compute-units", nargs="+", choices=tuple(COMPUTE_UNITS), default=list(COMPUTE_UNITS),
+                   help="compute units to benchmark (default: all four)")
+    p.add_argument("--profile", default=None, help="device profile key (default: detected from the chip)")
+    add_bench_args(p, "out/ios/bench.json")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = IosConfig(mlpackage=args.mlpackage, compute_units=tuple(args.compute_units), bench=bench_options(args),
+                    profile=args.profile)
+    doc = run_ios(cfg)
+    if doc is not None:
+        print(markdown_table(flat_rows(doc["results"])))
+        print(f"runtime: {doc['device']['runtime']}; reports: {', '.join(doc['paths'].values())}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

@@ -1,0 +1,1 @@
+"""Jetson: build the TensorRT engine on the device and benchmark it (`python -m devices.jetson`)."""

@@ -1,0 +1,132 @@
+"""Build a TensorRT engine ON the Jetson from the project's ONNX, with TensorRT's Python API or trtexec.
+
+The precision rules follow export/trt_precision.py (kept torch-free here, since export/ is not shipped to
+the device): TensorRT 10 lowers fp32 ONNX with the FP16 (and INT8) builder flags, INT8 needs the
+Q/DQ ONNX from `python -m export.tensorrt --precision int8`; TensorRT 11+ is strongly typed and takes
+the precision from the ONNX. The engine gets a `.meta.json` so the project's TensorRT runner reads it.
+
+Usage:
+    plan = precision_plan("fp16", "10.3.0", onnx_meta)
+    build_with_python(Path("dn.onnx"), Path("dn.engine"), plan, profile_shapes(meta, sizes, images))
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtimes.errors import UserError
+from runtimes.formats import meta_path
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """How one precision is built for one TensorRT major version.
+
+    Attributes:
+        precision: fp32, fp16 or int8.
+        major: TensorRT major version.
+        builder_flags: `trt.BuilderFlag` names.
+        strongly_typed: create the network STRONGLY_TYPED (TensorRT 11+).
+        trtexec_flags: the matching trtexec flags.
+    """
+
+    precision: str
+    major: int
+    builder_flags: tuple[str, ...]
+    strongly_typed: bool
+    trtexec_flags: tuple[str, ...]
+
+
+def major_of(version: str | None) -> int:
+    """'10.3.0' -> 10; TensorRT 10 when unknown."""
+    try:
+        return int(str(version).split(".")[0]) if version else 10
+    except ValueError:
+        raise UserError(f"cannot read a TensorRT version from {version!r}") from None
+
+
+def onnx_precision(meta: dict) -> str:
+    """What the ONNX itself carries: fp32, fp16 or int8-qdq."""
+    return meta.get("onnx_precision") or meta.get("precision", "fp32")
+
+
+def precision_plan(precision: str, version: str | None, meta: dict) -> EnginePlan:
+    """The build plan; a clear error when the ONNX cannot give that precision on that TensorRT."""
+    if precision not in PRECISIONS:
+        raise UserError(f"TensorRT precision {precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
+    major, carried = major_of(version), onnx_precision(meta)
+    if major < 10:
+        raise UserError(f"TensorRT {major} is not supported; flash a JetPack with TensorRT 10 or newer (JetPack 6.1+)")
+    if precision == "int8" and carried != "int8-qdq":
+        raise UserError("INT8 on the device needs the Q/DQ ONNX: export it with python -m export.tensorrt "
+                        "--precision int8 --calibration IMAGES")
+    if major >= 11:
+        want = {"fp32": "fp32", "fp16": "fp16", "int8": "int8-qdq"}[precision]
+        if carried != want:
+            raise UserError(f"TensorRT {major} is strongly typed: the ONNX carries {carried}, not {want}; export "
+                            f"it with python -m export.tensorrt --precision {precision} --target-version {major}")
+        return EnginePlan(precision, major, (), True, ("--stronglyTyped",))
+    flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8", "FP16")}[precision]
+    return EnginePlan(precision, major, flags, False, tuple(f"--{f.lower()}" for f in flags))
+
+
+def profile_shapes(meta: dict, sizes, image_shapes) -> tuple[tuple[int, ...], ...]:
+    """(min, opt, max) image shapes covering the latency sizes and the accuracy images (opt = first size)."""
+    hw = [tuple(s) for s in sizes] + [tuple(s[:2]) for s in image_shapes]
+    lo = (min(h for h, _ in hw), min(w for _, w in hw))
+    hi = (max(h for h, _ in hw), max(w for _, w in hw))
+    shape = (lambda h, w: (1, h, w, 3)) if meta.get("layout") == "NHWC" else (lambda h, w: (1, 3, h, w))
+    return shape(*lo), shape(*tuple(sizes[0])), shape(*hi)
+
+
+def python_tensorrt():
+    """TensorRT's Python module, or None when it is not importable."""
+    try:
+        import tensorrt
+    except ImportError:
+        return None
+    return tensorrt
+
+
+def build_with_python(onnx: Path, engine: Path, plan: EnginePlan, shapes, workspace_mib: int = 2048) -> float:
+    """Build and save the engine with TensorRT's builder API; returns the build time in seconds."""
+    import time
+
+    trt = python_tensorrt()
+    if trt is None:
+        raise UserError("TensorRT's Python API is not importable: sudo apt install python3-libnvinfer (JetPack), "
+                        "or build with trtexec (--trtexec)")
+    t0 = time.perf_counter()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.strongly_typed else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx.read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise UserError(f"TensorRT could not parse {onnx.name}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    for flag in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    profile = builder.create_optimization_profile()
+    profile.set_shape("image", *shapes)
+    config.add_optimization_profile(profile)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise UserError(f"TensorRT failed to build an engine from {onnx.name} (see the TensorRT log above)")
+    engine.write_bytes(bytes(serialized))
+    return time.perf_counter() - t0
+
+
+def write_engine_meta(onnx_meta: dict, engine: Path, plan: EnginePlan, shapes, built_with: str, how: str) -> dict:
+    """The engine's `.meta.json`: the ONNX's metadata with the build recorded."""
+    meta = dict(onnx_meta, artifact_format="tensorrt", precision=plan.precision, validation={})
+    meta["tensorrt"] = {**onnx_meta.get("tensorrt", {}), "built_with": built_with, "built_on": "device", "how": how,
+                        "shapes": [list(s) for s in shapes], "flags": list(plan.trtexec_flags)}
+    meta_path(engine).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return meta

@@ -1,0 +1,117 @@
+"""Command construction and --dry-run output of every target (no device, no torch, no model needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from devices.android.__main__ import main as android_main
+from devices.android.benchmark_model import benchmark_command, delegate_flags
+from devices.ios.__main__ import main as ios_main
+from devices.jetson import engine as eng
+from devices.jetson import trtexec
+from devices.jetson.__main__ import main as jetson_main
+from devices.profiles import TARGETS, detect_profile, find_profile, profiles
+from runtimes.errors import UserError
+
+LEVEL_MAP = {"task": "denoise", "unit": "sigma", "a": 1 / 75, "b": 0.0, "lo": 0.0, "hi": 255.0,
+             "train_levels": [15.0, 35.0]}
+
+
+def fake_artifact(folder: Path, name: str, **meta) -> Path:
+    """An artifact file with the project's metadata beside it (enough for dry runs)."""
+    path = folder / name
+    path.write_bytes(b"x")
+    path.with_name(name + ".meta.json").write_text(json.dumps({"task": "denoise", "level_map": LEVEL_MAP,
+                                                               "level_mode": "folded", **meta}))
+    return path
+
+
+def test_trtexec_commands():
+    shapes = ((1, 3, 256, 256), (1, 3, 720, 1280), (1, 3, 1088, 1920))
+    cmd = trtexec.build_command("trtexec", Path("m/dn.onnx"), Path("o/dn.engine"), shapes, ("--fp16",), 1024)
+    assert cmd == ["trtexec", "--onnx=m/dn.onnx", "--saveEngine=o/dn.engine", "--minShapes=image:1x3x256x256",
+                   "--optShapes=image:1x3x720x1280", "--maxShapes=image:1x3x1088x1920", "--fp16",
+                   "--memPoolSize=workspace:1024M", "--timingCacheFile=o/dn.timing.cache"]
+    run = trtexec.bench_command("trtexec", Path("dn.engine"), (1, 3, 720, 1280), Path("l25.bin"), 50)
+    assert "--shapes=image:1x3x720x1280" in run and "--loadInputs=level:l25.bin" in run and "--iterations=50" in run
+
+
+def test_precision_plans():
+    onnx_meta = {"onnx_precision": "fp32"}
+    assert eng.precision_plan("fp16", "10.3.0", onnx_meta).builder_flags == ("FP16",)
+    assert eng.precision_plan("fp32", None, onnx_meta).trtexec_flags == ()
+    assert eng.precision_plan("int8", "10.3", {"onnx_precision": "int8-qdq"}).trtexec_flags == ("--int8", "--fp16")
+    with pytest.raises(UserError, match="Q/DQ ONNX"):
+        eng.precision_plan("int8", "10.3", onnx_meta)
+    assert eng.precision_plan("fp16", "11.0", {"onnx_precision": "fp16"}).strongly_typed
+    with pytest.raises(UserError, match="strongly typed"):
+        eng.precision_plan("fp16", "11.0", onnx_meta)
+    with pytest.raises(UserError, match="TensorRT 8"):
+        eng.precision_plan("fp16", "8.6", onnx_meta)
+
+
+def test_profile_shapes_cover_sizes_and_images():
+    lo, opt, hi = eng.profile_shapes({}, [(256, 256), (720, 1280)], [(321, 481, 3), (481, 321, 3)])
+    assert lo == (1, 3, 256, 256) and opt == (1, 3, 256, 256) and hi == (1, 3, 720, 1280)
+    assert eng.profile_shapes({"layout": "NHWC"}, [(64, 96)], [])[1] == (1, 64, 96, 3)
+
+
+def test_benchmark_model_commands():
+    cmd = benchmark_command("/t/benchmark_model", "/t/dn.tflite", "gpu", 4, 50, 5, signature="s32x32",
+                            op_profiling=True, input_files="args_1:/t/level_25.raw")
+    assert cmd == ["/t/benchmark_model", "--graph=/t/dn.tflite", "--num_threads=4", "--use_gpu=true",
+                   "--num_runs=50", "--warmup_runs=5", "--signature_to_run_for=s32x32",
+                   "--input_layer_value_files=args_1:/t/level_25.raw",
+                   "--enable_op_profiling=true"]
+    assert delegate_flags("cpu") == ["--use_xnnpack=false"] and delegate_flags("nnapi") == ["--use_nnapi=true"]
+    with pytest.raises(UserError, match="unknown delegate"):
+        delegate_flags("hexagon")
+
+
+def test_jetson_dry_run(tmp_path, small_images, capsys):
+    onnx = fake_artifact(tmp_path, "dn-trt.onnx", onnx_precision="fp32", artifact_format="tensorrt-onnx")
+    assert jetson_main(["--onnx", str(onnx), "--precision", "fp16", "--set", str(small_images), "--levels", "0", "25",
+                        "--sizes", "64x64", "--trtexec", "--dry-run", "--json", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "nvpmodel -q" in out and any(line.startswith("jetson_clocks --show") for line in out)
+    assert any(line.startswith("tegrastats --interval 100") for line in out)
+    build = next(line for line in out if "--saveEngine=" in line)
+    assert "--fp16" in build and "--minShapes=image:1x3x40x48" in build and "--maxShapes=image:1x3x64x64" in build
+    assert sum("--loadEngine=" in line for line in out) == 2  # one per (size, level)
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_android_dry_run(tmp_path, capsys):
+    tfl = fake_artifact(tmp_path, "dn.tflite", signatures={
+        "s32x32": {"size": [32, 32], "inputs": {"image": "args_0", "level": "args_1"}, "outputs": {"restored": "o"}},
+        "s64x64": {"size": [64, 64], "inputs": {"image": "args_0", "level": "args_1"}, "outputs": {"restored": "o"}}})
+    assert android_main(["--tflite", str(tfl), "--benchmark-binary", "bm", "--delegates", "xnnpack", "gpu",
+                         "--levels", "25", "--serial", "R5CX", "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"adb -s R5CX push {tfl} /data/local/tmp/levelres/dn.tflite" in out
+    assert "adb -s R5CX shell chmod +x /data/local/tmp/levelres/benchmark_model" in out
+    runs = [line for line in out if "--graph=" in line]
+    assert len(runs) == 4  # 2 delegates x 2 signatures x 1 level
+    assert all("--num_threads=4" in r and "--input_layer_value_files=args_1:" in r for r in runs)
+    assert sum("--use_gpu=true" in r for r in runs) == 2 and any("--signature_to_run_for=s64x64" in r for r in runs)
+
+
+def test_ios_dry_run(tmp_path, capsys):
+    pkg = fake_artifact(tmp_path, "dn.mlpackage")
+    assert ios_main(["--mlpackage", str(pkg), "--compute-units", "all", "cpu_and_ne", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "ComputeUnit.ALL" in out and "ComputeUnit.CPU_AND_NE" in out and "Xcode" in out
+
+
+def test_profiles():
+    for target in TARGETS:
+        assert profiles(target) and all(p.source == "vendor-published" and p.peak for p in profiles(target))
+    assert detect_profile("jetson", "NVIDIA Jetson Orin Nano Developer Kit").key == "orin-nano-8gb"
+    assert detect_profile("jetson", "NVIDIA Jetson AGX Orin").key == "agx-orin-64gb"
+    assert detect_profile("android", "SM-S928B SM8650 pineapple 14").key == "snapdragon-8-gen-3"
+    assert detect_profile("ios", "Apple M3 Pro").key == "mac-m3" and detect_profile("ios", None) is None
+    with pytest.raises(UserError, match="orin-nx-16gb"):
+        find_profile("jetson", "tx2")
