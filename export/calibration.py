@@ -1,4 +1,9 @@
-"""Calibration samples for INT8: images from --calibration, degraded at the neutral and training levels.
+"""Calibration samples for INT8: images from --calibration, degraded at the neutral and every training level.
+
+Each image is degraded at several levels and every level from the neutral one to the strongest
+training level appears, so the level input, the strength and the level-scaled activations are
+calibrated over their whole range (noisy images also exceed [0, 1]: the extremes come from the
+strongest level). The pairs rotate the levels over the images, at most `MAX_SAMPLES` in all.
 
 Usage:
     for image_hwc, level in calibration_samples(folder, model.level_map, (256, 256)):
@@ -13,20 +18,48 @@ from pathlib import Path
 import numpy as np
 
 MAX_IMAGES = 16
+MAX_SAMPLES = 32
 
 
-def calibration_samples(folder: Path, level_map, size: tuple[int, int],
-                        max_images: int = MAX_IMAGES) -> Iterator[tuple[np.ndarray, float]]:
-    """(degraded image (H, W, 3) float32 fitted to `size`, level) pairs, cycling through the levels."""
+def calibration_levels(level_map) -> list[float]:
+    """The neutral level and every training level, weakest to strongest."""
+    levels = [level_map.neutral, *sorted(level_map.train_levels, key=level_map.strength)]
+    return list(dict.fromkeys(float(x) for x in levels))
+
+
+def calibration_images(folder: Path, max_images: int = MAX_IMAGES) -> list[Path]:
+    """The calibration image files that are used (the first `max_images`)."""
+    from runtimes.images import list_images
+
+    return list_images(folder)[:max_images]
+
+
+def calibration_samples(folder: Path, level_map, size: tuple[int, int], max_images: int = MAX_IMAGES,
+                        max_samples: int = MAX_SAMPLES) -> Iterator[tuple[np.ndarray, float]]:
+    """(degraded image (H, W, 3) float32 fitted to `size`, level) pairs.
+
+    Round r gives image i the level `levels[(i + r) % len(levels)]`, so the first round already
+    covers every level (given as many images as levels) and later rounds show each image at
+    other levels; with few images all (image, level) pairs are used.
+    """
     from export.validate import fit
     from runtimes.degrade import degrade, image_seed
-    from runtimes.images import list_images, read_image
+    from runtimes.images import read_image
 
-    levels = [level_map.neutral, *level_map.train_levels]
-    for i, path in enumerate(list_images(folder)[:max_images]):
-        level = levels[i % len(levels)]
-        img = degrade(fit(read_image(path, quiet=True), *size), level_map.task, level, image_seed(path.name))
-        yield np.ascontiguousarray(img, dtype=np.float32), float(level)
+    levels = calibration_levels(level_map)
+    paths = calibration_images(folder, max_images)
+    clean: dict[Path, np.ndarray] = {}
+    count = 0
+    for r in range(len(levels)):
+        for i, path in enumerate(paths):
+            if count >= max_samples:
+                return
+            if path not in clean:
+                clean[path] = fit(read_image(path, quiet=True), *size)
+            level = levels[(i + r) % len(levels)]
+            img = degrade(clean[path], level_map.task, level, image_seed(path.name))
+            count += 1
+            yield np.ascontiguousarray(img, dtype=np.float32), level
 
 
 def to_layout(img: np.ndarray, nhwc: bool) -> np.ndarray:

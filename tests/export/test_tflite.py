@@ -76,6 +76,44 @@ def test_int8_full_integer_within_tolerance(exported, tiny_ckpt, reference):
     assert np.abs(got - reference(tiny_ckpt, x, 35.0)).max() < 0.2
 
 
+def test_int8_graph_calibrated_over_the_level_range(exported, tiny_ckpt):
+    """Convs int8; the strength reaching them spans neutral..maximum level; level 0 returns the input exactly."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    result = exported["int8"]
+    assert result.meta["calibration"]["levels"] == [0.0, 15.0, 35.0, 55.0, 75.0]
+    model = fbu.read_model_from_bytearray(bytearray(result.path.read_bytes()))
+    g = model.subgraphs[0]
+    code = lambda op: max(model.operatorCodes[op.opcodeIndex].builtinCode,  # noqa: E731
+                          model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)
+    convs = [op for op in g.operators if code(op) == schema.BuiltinOperator.CONV_2D]
+    assert convs and all(g.tensors[op.inputs[0]].type == schema.TensorType.INT8 for op in convs)
+    strengths = [g.tensors[t] for op in g.operators if code(op) == schema.BuiltinOperator.MUL for t in op.inputs
+                 if list(g.tensors[t].shape) == [1, 1, 1, 1] and g.tensors[t].type == schema.TensorType.INT8]
+    assert strengths
+    for t in strengths:  # the strongest training level (strength 1) is representable, not clamped
+        q = t.quantization
+        assert q.scale[0] * (q.zeroPoint[0] + 128) < 1e-6 and q.scale[0] * (127 - q.zeroPoint[0]) >= 0.99
+    with TFLiteRunner(result.path) as runner:
+        x = rand_image((1, 3, 32, 32), seed=3) * 1.4 - 0.2
+        got = runner.run({"image": x, "level": np.array([0.0], np.float32)})["restored"]
+    np.testing.assert_array_equal(got, x)
+
+
+def test_calibration_covers_every_level(calib_dir):
+    from export.calibration import calibration_samples
+    from train.levels import make_level_map
+
+    samples = list(calibration_samples(calib_dir, make_level_map("denoise"), (16, 24)))
+    assert len(samples) == 30  # 6 images x (neutral + 4 training levels)
+    assert sorted({lv for _, lv in samples}) == [0.0, 15.0, 35.0, 55.0, 75.0]
+    assert all(img.shape == (16, 24, 3) and img.dtype == np.float32 for img, _ in samples)
+    assert min(img.min() for img, _ in samples) < 0 < 1 < max(img.max() for img, _ in samples)
+    assert [lv for _, lv in calibration_samples(calib_dir, make_level_map("denoise"), (8, 8), max_samples=5)] == [
+        0.0, 15.0, 35.0, 55.0, 75.0]
+
+
 def test_signatures_and_metadata(exported):
     meta = exported["folded"].meta
     assert set(meta["signatures"]) == {"s32x32", "s24x40"}
