@@ -152,6 +152,14 @@ def plot_psnr(records: list[dict]) -> bytes:
     return _png(fig)
 
 
+def _median_of(lats: list[dict], key: str, default: float = float("nan")) -> float:
+    """Median of a latency field over records, ignoring missing values (some tools report only a mean)."""
+    import numpy as np
+
+    vals = [lat[key] for lat in lats if lat.get(key) is not None]
+    return float(np.median(vals)) if vals else default
+
+
 def plot_latency(records: list[dict]) -> bytes:
     """Median latency (p50, bars; p90 as the error bar) per artifact and frame size, log scale."""
     import numpy as np
@@ -164,10 +172,11 @@ def plot_latency(records: list[dict]) -> bytes:
         p50, p90 = [], []
         for size in sizes:
             lats = [lat for lat in rec["latency"] if tuple(lat["size"]) == size]
-            p50.append(float(np.median([lat["p50_ms"] for lat in lats])) if lats else np.nan)
-            p90.append(float(np.median([lat["p90_ms"] for lat in lats])) if lats else np.nan)
+            p50.append(_median_of(lats, "p50_ms"))
+            p90.append(_median_of(lats, "p90_ms", default=p50[-1]))  # tools that report no p90: no error bar
         x = np.arange(len(sizes)) + i * width
-        ax.bar(x, p50, width, yerr=[np.zeros(len(p50)), np.subtract(p90, p50)], capsize=3, label=rec["name"])
+        err = np.clip(np.nan_to_num(np.subtract(p90, p50)), 0, None)
+        ax.bar(x, p50, width, yerr=[np.zeros(len(p50)), err], capsize=3, label=rec["name"])
     ax.set_xticks(np.arange(len(sizes)) + width * (len(records) - 1) / 2, [f"{h}x{w}" for h, w in sizes])
     ax.set_yscale("log")
     ax.set_ylabel("latency p50 (ms), bar to p90")

@@ -172,3 +172,13 @@ def test_artifact_levels():
     assert artifact_levels({"level_map": jpeg}, None)[0] == pytest.approx(100.0)
     with pytest.raises(UserError, match="outside"):
         artifact_levels({"level_map": lm}, (-1.0,))
+
+
+def test_latency_plot_tolerates_missing_percentiles():
+    pytest.importorskip("matplotlib")
+    from runtimes.bench_report import plot_latency
+
+    records = [{"name": "a", "latency": [{"size": [64, 64], "p50_ms": 3.0, "p90_ms": None}]},
+               {"name": "b", "latency": [{"size": [64, 64], "p50_ms": None, "p90_ms": None},
+                                         {"size": [32, 32], "p50_ms": 1.0, "p90_ms": 1.5}]}]
+    assert plot_latency(records)[:8] == b"\x89PNG\r\n\x1a\n"
