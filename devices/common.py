@@ -36,7 +36,7 @@ from runtimes.bench_eval import (
     load_images,
     y_only,
 )
-from runtimes.bench_report import SCHEMA, markdown_report, write_reports
+from runtimes.bench_report import SCHEMA, flat_rows, markdown_report, markdown_table, write_reports
 from runtimes.errors import UserError
 from runtimes.images import atomic_write_bytes
 from runtimes.latency import LatencyConfig, PeakMemory, machine_info, time_call
@@ -93,6 +93,14 @@ def bench_options(args: argparse.Namespace) -> BenchOptions:
                     latency=LatencyConfig(warmup=args.warmup, runs=args.runs), threads=args.threads)
     return BenchOptions(image_dir=args.image_dir, eval=ev, json_path=args.json, max_images=args.max_images,
                         plots=args.plots, dry_run=args.dry_run, local=args.local)
+
+
+def print_report(doc: dict | None) -> None:
+    """Print a target's result table (stdout) and where its reports went (stderr); None = a dry run."""
+    if doc is None:
+        return
+    print(markdown_table(flat_rows(doc["results"])))
+    print(f"runtime: {doc['device']['runtime']}; reports: {', '.join(doc['paths'].values())}", file=sys.stderr)
 
 
 def find_tool(name: str, install: str, extra_dirs: tuple[str, ...] = ()) -> str:

@@ -2,7 +2,7 @@
 are present, the engine (optimization profiles from --shapes, timing cache, optional refit).
 
 Engines are tied to the GPU model and TensorRT version, so they are normally built on the target
-(e.g. a Jetson) with the written `build_engine.sh`. Precision handling: export.trt_precision.
+(e.g. a Jetson) with the written `build_engine.sh`. Precision handling: runtimes.trt_precision.
 
 Usage:
     python -m export.tensorrt --weights denoise-mobile --precision fp16 \
@@ -27,9 +27,9 @@ from export.base import (
     summary_line,
     versions,
 )
-from export.trt_precision import PRECISIONS, PrecisionPlan, plan_for
 from runtimes.errors import UserError, run_cli
 from runtimes.formats import get_format
+from runtimes.trt_precision import PRECISIONS, PrecisionPlan, plan_for
 
 DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 Shape = tuple[int, int, int, int]

@@ -1,6 +1,6 @@
 """Build a TensorRT engine from the TensorRT-ready ONNX (only where TensorRT and a GPU are present).
 
-Optimization profile from --shapes (level: static [1]), precision per export.trt_precision (builder
+Optimization profile from --shapes (level: static [1]), precision per runtimes.trt_precision (builder
 flags and the entropy calibrator on TensorRT 10, strongly typed on TensorRT 11), a timing cache
 beside the engine, and the REFIT flag on request.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from export.trt_precision import PrecisionPlan
 from runtimes.errors import UserError, require
 from runtimes.formats import meta_path
+from runtimes.trt_precision import PrecisionPlan
 
 
 def _calibrator(trt, cfg, model_meta: dict, cache: Path):

@@ -83,7 +83,7 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to a temporary name beside `path`, then rename over it."""
     path = Path(path)
-    _check_writable_dir(path.parent)
+    ensure_writable_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -94,7 +94,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def _check_writable_dir(folder: Path) -> None:
+def ensure_writable_dir(folder: Path) -> None:
+    """Create `folder` if needed; a `UserError` when it cannot be created or written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from runtimes.errors import UserError
-from runtimes.images import atomic_write_bytes
+from runtimes.images import atomic_write_bytes, ensure_writable_dir
 from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
 from train.data import LevelBatches, add_noise_torch, load_images
 from train.evaluate import evaluate_model, load_eval_set
@@ -99,6 +99,8 @@ class Trainer:
         self.cfg, self.out = cfg, Path(cfg.out)
         self.rank, self.world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         self.device = _device(cfg)
+        if self.rank == 0:
+            ensure_writable_dir(self.out)  # fail before any work, with a one-line error
         if self.world > 1:
             torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.levels = cfg.train_levels() or make_level_map(cfg.task).train_levels

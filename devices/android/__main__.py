@@ -11,13 +11,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from devices.android.benchmark_model import DELEGATES
 from devices.android.run import AndroidConfig, run_android
-from devices.common import add_bench_args, bench_options
-from runtimes.bench_report import flat_rows, markdown_table
+from devices.common import add_bench_args, bench_options, print_report
 from runtimes.errors import run_cli
 
 
@@ -42,10 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = AndroidConfig(tflite=args.tflite, benchmark_binary=args.benchmark_binary, delegates=tuple(args.delegates),
                         threads=args.threads, bench=opts, serial=args.serial, op_profiling=args.op_profiling,
                         remote_dir=args.remote_dir, profile=args.profile)
-    doc = run_android(cfg)
-    if doc is not None:
-        print(markdown_table(flat_rows(doc["results"])))
-        print(f"runtime: {doc['device']['runtime']}; reports: {', '.join(doc['paths'].values())}", file=sys.stderr)
+    print_report(run_android(cfg))
     return 0
 
 

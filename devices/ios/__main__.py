@@ -9,12 +9,10 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from devices.common import add_bench_args, bench_options
+from devices.common import add_bench_args, bench_options, print_report
 from devices.ios.run import IosConfig, run_ios
-from runtimes.bench_report import flat_rows, markdown_table
 from runtimes.coreml import COMPUTE_UNITS
 from runtimes.errors import run_cli
 
@@ -33,10 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = IosConfig(mlpackage=args.mlpackage, compute_units=tuple(args.compute_units), bench=bench_options(args),
                     profile=args.profile)
-    doc = run_ios(cfg)
-    if doc is not None:
-        print(markdown_table(flat_rows(doc["results"])))
-        print(f"runtime: {doc['device']['runtime']}; reports: {', '.join(doc['paths'].values())}", file=sys.stderr)
+    print_report(run_ios(cfg))
     return 0
 
 

@@ -10,14 +10,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from devices.common import add_bench_args, bench_options
-from devices.jetson.engine import PRECISIONS
+from devices.common import add_bench_args, bench_options, print_report
 from devices.jetson.run import JetsonConfig, run_jetson
-from runtimes.bench_report import flat_rows, markdown_table
 from runtimes.errors import run_cli
+from runtimes.trt_precision import PRECISIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,10 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = JetsonConfig(onnx=args.onnx, precision=args.precision, bench=bench_options(args), trtexec=args.trtexec,
                        trtexec_path=args.trtexec_path, engine=args.engine, profile=args.profile,
                        tegrastats_ms=args.tegrastats_ms, workspace_mib=args.workspace_mib)
-    doc = run_jetson(cfg)
-    if doc is not None:
-        print(markdown_table(flat_rows(doc["results"])))
-        print(f"runtime: {doc['device']['runtime']}; reports: {', '.join(doc['paths'].values())}", file=sys.stderr)
+    print_report(run_jetson(cfg))
     return 0
 
 

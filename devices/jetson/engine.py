@@ -1,9 +1,9 @@
 """Build a TensorRT engine ON the Jetson from the project's ONNX, with TensorRT's Python API or trtexec.
 
-The precision rules follow export/trt_precision.py (kept torch-free here, since export/ is not shipped to
-the device): TensorRT 10 lowers fp32 ONNX with the FP16 (and INT8) builder flags, INT8 needs the
-Q/DQ ONNX from `python -m export.tensorrt --precision int8`; TensorRT 11+ is strongly typed and takes
-the precision from the ONNX. The engine gets a `.meta.json` so the project's TensorRT runner reads it.
+The precision rules are runtimes/trt_precision.py's (shared with the exporter): TensorRT 10 lowers an
+fp32 ONNX with the FP16 (and INT8) builder flags, INT8 needs the Q/DQ ONNX from
+`python -m export.tensorrt --precision int8`; TensorRT 11+ is strongly typed and takes the precision
+from the ONNX. The engine gets a `.meta.json` so the project's TensorRT runner reads it.
 
 Usage:
     plan = precision_plan("fp16", "10.3.0", onnx_meta)
@@ -13,40 +13,11 @@ Usage:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from runtimes.errors import UserError
 from runtimes.formats import meta_path
-
-PRECISIONS = ("fp32", "fp16", "int8")
-
-
-@dataclass(frozen=True)
-class EnginePlan:
-    """How one precision is built for one TensorRT major version.
-
-    Attributes:
-        precision: fp32, fp16 or int8.
-        major: TensorRT major version.
-        builder_flags: `trt.BuilderFlag` names.
-        strongly_typed: create the network STRONGLY_TYPED (TensorRT 11+).
-        trtexec_flags: the matching trtexec flags.
-    """
-
-    precision: str
-    major: int
-    builder_flags: tuple[str, ...]
-    strongly_typed: bool
-    trtexec_flags: tuple[str, ...]
-
-
-def major_of(version: str | None) -> int:
-    """'10.3.0' -> 10; TensorRT 10 when unknown."""
-    try:
-        return int(str(version).split(".")[0]) if version else 10
-    except ValueError:
-        raise UserError(f"cannot read a TensorRT version from {version!r}") from None
+from runtimes.trt_precision import PrecisionPlan, plan_for
 
 
 def onnx_precision(meta: dict) -> str:
@@ -54,24 +25,22 @@ def onnx_precision(meta: dict) -> str:
     return meta.get("onnx_precision") or meta.get("precision", "fp32")
 
 
-def precision_plan(precision: str, version: str | None, meta: dict) -> EnginePlan:
-    """The build plan; a clear error when the ONNX cannot give that precision on that TensorRT."""
-    if precision not in PRECISIONS:
-        raise UserError(f"TensorRT precision {precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
-    major, carried = major_of(version), onnx_precision(meta)
-    if major < 10:
-        raise UserError(f"TensorRT {major} is not supported; flash a JetPack with TensorRT 10 or newer (JetPack 6.1+)")
+def precision_plan(precision: str, version: str | None, meta: dict) -> PrecisionPlan:
+    """The build plan (`runtimes.trt_precision.plan_for`), checked against what the ONNX carries.
+
+    The device has no calibration path: INT8 needs the Q/DQ ONNX, and TensorRT 11+ (strongly typed)
+    needs an ONNX exported at the asked precision.
+    """
+    plan = plan_for(precision, version)
+    carried = onnx_precision(meta)
     if precision == "int8" and carried != "int8-qdq":
         raise UserError("INT8 on the device needs the Q/DQ ONNX: export it with python -m export.tensorrt "
                         "--precision int8 --calibration IMAGES")
-    if major >= 11:
-        want = {"fp32": "fp32", "fp16": "fp16", "int8": "int8-qdq"}[precision]
-        if carried != want:
-            raise UserError(f"TensorRT {major} is strongly typed: the ONNX carries {carried}, not {want}; export "
-                            f"it with python -m export.tensorrt --precision {precision} --target-version {major}")
-        return EnginePlan(precision, major, (), True, ("--stronglyTyped",))
-    flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8", "FP16")}[precision]
-    return EnginePlan(precision, major, flags, False, tuple(f"--{f.lower()}" for f in flags))
+    if plan.strongly_typed and carried != plan.onnx_precision:
+        raise UserError(f"TensorRT {plan.major} is strongly typed: the ONNX carries {carried}, not "
+                        f"{plan.onnx_precision}; export it with python -m export.tensorrt --precision {precision} "
+                        f"--target-version {plan.major}")
+    return plan
 
 
 def profile_shapes(meta: dict, sizes, image_shapes) -> tuple[tuple[int, ...], ...]:
@@ -92,7 +61,7 @@ def python_tensorrt():
     return tensorrt
 
 
-def build_with_python(onnx: Path, engine: Path, plan: EnginePlan, shapes, workspace_mib: int = 2048) -> float:
+def build_with_python(onnx: Path, engine: Path, plan: PrecisionPlan, shapes, workspace_mib: int = 2048) -> float:
     """Build and save the engine with TensorRT's builder API; returns the build time in seconds."""
     import time
 
@@ -123,7 +92,7 @@ def build_with_python(onnx: Path, engine: Path, plan: EnginePlan, shapes, worksp
     return time.perf_counter() - t0
 
 
-def write_engine_meta(onnx_meta: dict, engine: Path, plan: EnginePlan, shapes, built_with: str, how: str) -> dict:
+def write_engine_meta(onnx_meta: dict, engine: Path, plan: PrecisionPlan, shapes, built_with: str, how: str) -> dict:
     """The engine's `.meta.json`: the ONNX's metadata with the build recorded."""
     meta = dict(onnx_meta, artifact_format="tensorrt", precision=plan.precision, validation={})
     meta["tensorrt"] = {**onnx_meta.get("tensorrt", {}), "built_with": built_with, "built_on": "device", "how": how,

@@ -32,6 +32,7 @@ from devices.profiles import detect_profile, find_profile
 from runtimes.base import read_artifact_meta
 from runtimes.bench_eval import artifact_levels
 from runtimes.errors import UserError
+from runtimes.trt_precision import PrecisionPlan
 
 TRTEXEC_INSTALL = ("it ships with JetPack's TensorRT in /usr/src/tensorrt/bin (sudo apt install tensorrt); "
                    "put it on PATH or pass --trtexec-path")
@@ -81,7 +82,7 @@ def _image_shape(meta: dict, size) -> tuple[int, ...]:
     return (1, h, w, 3) if meta.get("layout") == "NHWC" else (1, 3, h, w)
 
 
-def planned_commands(cfg: JetsonConfig, meta: dict, plan: eng.EnginePlan, shapes, levels: list[float]) -> list[str]:
+def planned_commands(cfg: JetsonConfig, meta: dict, plan: PrecisionPlan, shapes, levels: list[float]) -> list[str]:
     """The exact commands of a device run, in order (the Python-API build shown as a comment)."""
     tool = cfg.trtexec_path or "trtexec"
     engine = engine_path(cfg)
@@ -159,7 +160,7 @@ def _check_tools(cfg: JetsonConfig, trt) -> str | None:
     return None
 
 
-def _engine(cfg: JetsonConfig, meta: dict, plan: eng.EnginePlan, shapes, trt, tool: str | None) -> tuple[Path, dict]:
+def _engine(cfg: JetsonConfig, meta: dict, plan: PrecisionPlan, shapes, trt, tool: str | None) -> tuple[Path, dict]:
     """The engine to benchmark (prebuilt, or built now) and its metadata."""
     engine = engine_path(cfg)
     if cfg.engine is not None:

@@ -13,8 +13,8 @@ pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip instal
 from export import tensorrt as trt_export  # noqa: E402
 from export.base import ExportConfig  # noqa: E402
 from export.tensorrt import TensorRTConfig, export_tensorrt, parse_shapes, trtexec_command  # noqa: E402
-from export.trt_precision import plan_for  # noqa: E402
 from runtimes.errors import UserError  # noqa: E402
+from runtimes.trt_precision import plan_for  # noqa: E402
 
 SHAPES = parse_shapes("1x3x64x64:1x3x128x128:1x3x256x256")
 

@@ -91,6 +91,7 @@ def _cli(*args):
     ["-m", "train", "--task", "denoise", "--data", ".", "--out", "x", "--steps", "1", "--levels", "nan"],
     ["-m", "train", "--task", "denoise", "--data", ".", "--out", "x", "--steps", "1", "--levels", "-5"],
     ["-m", "train.evaluate", "--weights", "missing.safetensors", "--set", ".", "--levels", "25"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "/proc/levelres-out", "--steps", "1"],
 ])
 def test_cli_user_errors_are_one_line(args, tmp_path):
     r = _cli(*args)

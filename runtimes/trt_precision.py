@@ -3,8 +3,8 @@
 TensorRT 10 takes weakly typed networks: FP16/INT8 are builder flags, INT8 via an entropy
 calibrator over calibration images (or explicit Q/DQ in the ONNX). TensorRT 11 is strongly typed:
 the precision lives in the ONNX (fp16 casts around an fp16 graph, INT8 as Q/DQ nodes) and the
-builder only honours it. `plan_for` returns everything both the engine builder and the `trtexec`
-script need.
+builder only honours it. `plan_for` returns everything the exporter's engine builder, its `trtexec`
+script and the on-device builder (devices/jetson) need. Torch-free, so it ships to devices.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class PrecisionPlan:
     """How one precision is realised for one TensorRT major version.
 
     Attributes:
+        precision: fp32, fp16 or int8.
         major: TensorRT major version.
         onnx_precision: what the ONNX carries: fp32, fp16 (casts + fp16 weights) or int8-qdq.
         builder_flags: `trt.BuilderFlag` names to set.
@@ -30,6 +31,7 @@ class PrecisionPlan:
         trtexec_flags: the matching trtexec flags.
     """
 
+    precision: str
     major: int
     onnx_precision: str
     builder_flags: tuple[str, ...]
@@ -64,11 +66,11 @@ def plan_for(precision: str, version: str | None = None, engine_build: bool = Fa
         raise UserError(f"TensorRT {major} is not supported; use TensorRT 10 or newer")
     if major >= 11:  # strongly typed: precision comes from the ONNX
         onnx_p = {"fp32": "fp32", "fp16": "fp16", "int8": "int8-qdq"}[precision]
-        return PrecisionPlan(major, onnx_p, (), True, False, ("--stronglyTyped",))
+        return PrecisionPlan(precision, major, onnx_p, (), True, False, ("--stronglyTyped",))
     if precision == "fp32":
-        return PrecisionPlan(major, "fp32", (), False, False, ())
+        return PrecisionPlan(precision, major, "fp32", (), False, False, ())
     if precision == "fp16":
-        return PrecisionPlan(major, "fp32", ("FP16",), False, False, ("--fp16",))
+        return PrecisionPlan(precision, major, "fp32", ("FP16",), False, False, ("--fp16",))
     if engine_build:
-        return PrecisionPlan(major, "fp32", ("INT8", "FP16"), False, True, ("--int8", "--fp16"))
-    return PrecisionPlan(major, "int8-qdq", ("INT8", "FP16"), False, False, ("--int8", "--fp16"))
+        return PrecisionPlan(precision, major, "fp32", ("INT8", "FP16"), False, True, ("--int8", "--fp16"))
+    return PrecisionPlan(precision, major, "int8-qdq", ("INT8", "FP16"), False, False, ("--int8", "--fp16"))
