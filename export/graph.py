@@ -74,8 +74,9 @@ class LevelGraph(nn.Module):
         super().__init__()
         self.net, self.spec = net.eval(), spec
         self.residual = net.cfg.residual == "global"
-        t = net.cfg.tail_channels
-        self.shuffle = DeconvShuffle(t) if spec.shuffle == "deconv" else nn.PixelShuffle(2)
+        r = net.cfg.scale
+        t = net.cfg.tail_channels or net.cfg.in_channels
+        self.shuffle = DeconvShuffle(t, r) if spec.shuffle == "deconv" else nn.PixelShuffle(r)
         self.baked = nn.ParameterDict()
         if spec.mode == "fixed":
             s = net.level_map.strength(spec.level)
@@ -110,9 +111,12 @@ class LevelGraph(nn.Module):
         for block in net.body:
             y = y + self._conv(block.conv2, F.relu(self._conv(block.conv1, y, s)), s)
         y = net.conv_body(y) + feat
-        y = F.relu(self.shuffle(net.up(y)))
-        y = F.relu(net.conv_tail(y))
-        y = self._conv(net.conv_out, y, s)[..., :h, :w]
+        if net.cfg.tail_channels:
+            y = F.relu(self.shuffle(net.up(y)))
+            y = self._conv(net.conv_out, F.relu(net.conv_tail(y)), s)
+        else:
+            y = self.shuffle(self._conv(net.conv_out, y, s))
+        y = y[..., :h, :w]
         out = x + y if self.residual else y
         return out.permute(0, 2, 3, 1) if self.spec.nhwc else out
 

@@ -159,29 +159,35 @@ def resolve_level(text: str, meta: dict, photo: Photo) -> tuple[float, str]:
 def tile_bytes_per_pixel(meta: dict) -> float:
     """Estimated activation bytes per pixel of a tile, from the architecture in the metadata.
 
-    Half-resolution body: head/residual/conv outputs (4C, 6C for the affine form), a 3x3 im2col
-    workspace (9C) and the 4T upsampling conv; full resolution: input/output (9 floats), the
-    shuffled, tail and output convs (3T) and their im2col workspace (9T). Times `ACTIVATION_SAFETY`.
+    Body at 1/r resolution (r = scale): head/residual/conv outputs (4C, 6C for the affine form), a
+    3x3 im2col workspace (9C) and the upsampling conv (r*r*T, or r*r*3 without a tail); full
+    resolution: input/output (9 floats), the shuffled, tail and output convs (3T) and their im2col
+    workspace (9T). Times `ACTIVATION_SAFETY`.
     """
-    arch = meta.get("arch") or {}
     try:
-        c, t = int(arch["channels"]), int(arch["tail_channels"])
+        c, t, _, r = _arch(meta)
     except (KeyError, TypeError, ValueError):
         return float(FALLBACK_TILE_BYTES_PER_PIXEL)
-    body = 6 * c if arch.get("form") == "affine" else 4 * c
-    floats = (body + 9 * c + 4 * t) / 4 + 9 + 12 * t
+    body = 6 * c if (meta.get("arch") or {}).get("form") == "affine" else 4 * c
+    floats = (body + 9 * c + r * r * (t or 3)) / (r * r) + 9 + 12 * t
     return 4.0 * floats * ACTIVATION_SAFETY
+
+
+def _arch(meta: dict) -> tuple[int, int, int, int]:
+    """(channels, tail channels, blocks, scale) from the metadata's architecture; KeyError when absent."""
+    arch = meta.get("arch") or {}
+    return int(arch["channels"]), int(arch["tail_channels"]), int(arch["blocks"]), int(arch.get("scale", 2))
 
 
 def weight_bytes(meta: dict) -> int:
     """Approximate float32 weight bytes (0 when the metadata has no architecture)."""
-    arch = meta.get("arch") or {}
     try:
-        c, t, b = int(arch["channels"]), int(arch["tail_channels"]), int(arch["blocks"])
+        c, t, b, r = _arch(meta)
     except (KeyError, TypeError, ValueError):
         return 0
-    params = 9 * (3 * c + (2 * b + 1) * c * c + 4 * c * t + t * t + 3 * t)
-    return 4 * params * (2 if arch.get("form") == "affine" else 1)
+    tail = r * r * c * t + t * t + 3 * t if t else r * r * 3 * c
+    params = 9 * (3 * c * r * r + (2 * b + 1) * c * c + tail)  # the head's (2r-1)^2 kernel taken as 3r x 3r
+    return 4 * params * (2 if (meta.get("arch") or {}).get("form") == "affine" else 1)
 
 
 def plan_max_pixels(meta: dict, height: int, width: int, max_memory_mb: float) -> int:

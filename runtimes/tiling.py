@@ -3,8 +3,9 @@
 The frame is cut into overlapping tiles; each tile's output is weighted by a raised-cosine ramp
 over the overlap on its interior edges (1 on the frame's border) and the weighted outputs are
 normalised by the summed weights, so the blend is a partition of unity with no seams. Tile sizes
-and tile offsets are even, which keeps every tile on the same pixel grid as the whole frame for
-the network's stride-2 head; odd frames are padded by one reflected row/column and cropped back.
+and tile offsets are multiples of the network's stride (its `scale`: 2, or 4 for the "fast"
+preset; the grid), which keeps every tile on the same pixel grid as the whole frame; other frame
+sizes are padded by reflection up to the grid and cropped back.
 
 Usage:
     out = restore(runner, image_nchw, 25.0)                       # tiles only where the artifact needs it
@@ -24,31 +25,45 @@ from runtimes.errors import UserError
 
 @dataclass(frozen=True)
 class TileConfig:
-    """Tile size (height, width) and overlap in pixels; all even."""
+    """Tile size (height, width) and overlap in pixels, all multiples of `grid` (the network's stride)."""
 
     tile: tuple[int, int]
     overlap: int = 32
+    grid: int = 2
 
     def __post_init__(self):
         th, tw = self.tile
-        if th < 2 or tw < 2 or th % 2 or tw % 2:
-            raise UserError(f"tile size must be even and >= 2, got {th}x{tw}")
-        if self.overlap < 0 or self.overlap % 2:
-            raise UserError(f"tile overlap must be even and >= 0, got {self.overlap}")
+        g = self.grid
+        if th < g or tw < g or th % g or tw % g:
+            raise UserError(f"tile size must be a multiple of {g} (the network's stride), got {th}x{tw}")
+        if self.overlap < 0 or self.overlap % g:
+            raise UserError(f"tile overlap must be a multiple of {g} and >= 0, got {self.overlap}")
         if self.overlap >= min(th, tw) // 2 and self.overlap > 0:
             raise UserError(f"tile overlap {self.overlap} must be under half the tile size {th}x{tw}")
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Even start offsets covering [0, length) with tiles of `tile` overlapping by at least `overlap`.
+def tile_starts(length: int, tile: int, overlap: int, grid: int = 2) -> list[int]:
+    """Start offsets on the grid covering [0, length) with tiles of `tile` overlapping by at least `overlap`.
 
-    `length` and `tile` must be even and `length >= tile`.
+    `length` and `tile` must be multiples of `grid` and `length >= tile`.
     """
     if length <= tile:
         return [0]
-    step = tile - overlap - 2  # room for rounding the starts to even numbers
-    n = math.ceil((length - tile) / max(step, 2)) + 1
-    return [2 * round(i * (length - tile) / 2 / (n - 1)) for i in range(n)]
+    step = tile - overlap - grid  # room for rounding the starts to the grid
+    n = math.ceil((length - tile) / max(step, grid)) + 1
+    return [grid * round(i * (length - tile) / grid / (n - 1)) for i in range(n)]
+
+
+def grid_of(meta: dict) -> int:
+    """The network's stride from an artifact's architecture metadata (2 when absent)."""
+    try:
+        return max(1, int((meta.get("arch") or {}).get("scale", 2)))
+    except (TypeError, ValueError):
+        return 2
+
+
+def _up(n: int, grid: int) -> int:
+    return n + (-n) % grid
 
 
 def ramp_window(size: int, ramp: int, left: bool, right: bool) -> np.ndarray:
@@ -77,11 +92,11 @@ def tile_image(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray, cfg: T
     Returns:
         (C', H, W) float32, the blended output.
     """
-    (th, tw), ov = cfg.tile, cfg.overlap
+    (th, tw), ov, g = cfg.tile, cfg.overlap, cfg.grid
     _, h, w = image.shape
-    hp, wp = max(th, h + h % 2), max(tw, w + w % 2)
+    hp, wp = max(th, _up(h, g)), max(tw, _up(w, g))
     padded = _pad_to(image, hp, wp)
-    ys, xs = tile_starts(hp, th, ov), tile_starts(wp, tw, ov)
+    ys, xs = tile_starts(hp, th, ov, g), tile_starts(wp, tw, ov, g)
     acc: np.ndarray | None = None
     wsum = np.zeros((hp, wp), np.float32)
     for y in ys:
@@ -97,32 +112,33 @@ def tile_image(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray, cfg: T
     return (acc / wsum)[:, :h, :w]
 
 
-def pick_tile(sizes: list, height: int, width: int) -> tuple[int, int]:
+def pick_tile(sizes: list, height: int, width: int, grid: int = 2) -> tuple[int, int]:
     """Of an artifact's fixed sizes, the one that covers (height, width) with the least computation."""
     best, best_cost = None, None
     for th, tw in (tuple(s) for s in sizes):
-        if th % 2 or tw % 2:
+        if th % grid or tw % grid:
             continue
-        ov = default_overlap((th, tw))
-        cost = len(tile_starts(max(th, height + height % 2), th, ov)) * th
-        cost *= len(tile_starts(max(tw, width + width % 2), tw, ov)) * tw
+        ov = default_overlap((th, tw), grid)
+        cost = len(tile_starts(max(th, _up(height, grid)), th, ov, grid)) * th
+        cost *= len(tile_starts(max(tw, _up(width, grid)), tw, ov, grid)) * tw
         if best_cost is None or cost < best_cost:
             best, best_cost = (th, tw), cost
     if best is None:
-        raise UserError(f"the artifact's fixed sizes {sizes} have no even size to tile with; re-export at an even size")
+        raise UserError(f"the artifact's fixed sizes {sizes} have no size that is a multiple of {grid} "
+                        f"(the network's stride) to tile with; re-export at such a size")
     return best
 
 
-def default_overlap(tile: tuple[int, int]) -> int:
-    """32 pixels, or less for small tiles (under half the tile, even)."""
-    limit = min(tile) // 2 - 2
-    return max(0, min(32, limit - limit % 2))
+def default_overlap(tile: tuple[int, int], grid: int = 2) -> int:
+    """32 pixels, or less for small tiles (under half the tile, on the grid)."""
+    limit = min(tile) // 2 - grid
+    return max(0, min(32, limit - limit % grid))
 
 
-def budget_tile(max_pixels: int) -> tuple[int, int]:
-    """A square even tile of at most `max_pixels` pixels (a memory budget expressed in pixels)."""
-    side = int(math.isqrt(max(4, max_pixels)))
-    return side - side % 2, side - side % 2
+def budget_tile(max_pixels: int, grid: int = 2) -> tuple[int, int]:
+    """A square tile on the grid of at most `max_pixels` pixels (a memory budget expressed in pixels)."""
+    side = max(grid, int(math.isqrt(max(grid * grid, max_pixels))))
+    return side - side % grid, side - side % grid
 
 
 def fixed_sizes(meta: dict) -> list[list[int]] | None:
@@ -138,8 +154,10 @@ def fixed_sizes(meta: dict) -> list[list[int]] | None:
 def plan_tiles(meta: dict, height: int, width: int, tile: TileConfig | None = None,
                max_pixels: int | None = None) -> TileConfig | None:
     """The tiling an artifact needs for an (height, width) frame; None when the whole frame runs at once."""
-    sizes = fixed_sizes(meta)
+    sizes, g = fixed_sizes(meta), grid_of(meta)
     if tile is not None:
+        if tile.grid != g:
+            tile = TileConfig(tile.tile, tile.overlap, g)
         if sizes and list(tile.tile) not in [list(s) for s in sizes]:
             raise UserError(f"tile {tile.tile[0]}x{tile.tile[1]} is not one of the artifact's fixed sizes {sizes}")
         fits = height <= tile.tile[0] and width <= tile.tile[1]
@@ -147,11 +165,11 @@ def plan_tiles(meta: dict, height: int, width: int, tile: TileConfig | None = No
     if sizes:
         if [height, width] in [list(s) for s in sizes]:
             return None
-        t = pick_tile(sizes, height, width)
-        return TileConfig(t, default_overlap(t))
+        t = pick_tile(sizes, height, width, g)
+        return TileConfig(t, default_overlap(t, g), g)
     if max_pixels is not None and height * width > max_pixels:
-        t = budget_tile(max_pixels)
-        return TileConfig(t, default_overlap(t))
+        t = budget_tile(max_pixels, g)
+        return TileConfig(t, default_overlap(t, g), g)
     return None
 
 

@@ -36,10 +36,12 @@ def test_ramp_window():
 
 
 def test_tile_config_validation():
-    with pytest.raises(UserError, match="even"):
+    with pytest.raises(UserError, match="multiple of 2"):
         TileConfig((255, 256))
-    with pytest.raises(UserError, match="even"):
+    with pytest.raises(UserError, match="multiple of 2"):
         TileConfig((256, 256), overlap=7)
+    with pytest.raises(UserError, match="multiple of 4"):
+        TileConfig((258, 256), overlap=8, grid=4)
     with pytest.raises(UserError, match="half"):
         TileConfig((64, 64), overlap=32)
 
@@ -119,3 +121,30 @@ def test_tiled_matches_whole_frame_on_cbsd68(cbsd68, random_ckpt, tmp_path):
     whole, tiled = np.mean([a for a, _, _ in rows]), np.mean([b for _, b, _ in rows])
     assert abs(whole - tiled) < 0.05, rows
     assert all(abs(a - b) < 0.05 and vs_whole > 50 for a, b, vs_whole in rows), rows
+
+
+def test_grid_follows_the_network_stride():
+    starts = tile_starts(1000, 128, 32, grid=4)
+    assert starts[0] == 0 and starts[-1] == 1000 - 128 and all(s % 4 == 0 for s in starts)
+    meta = {"sizes": None, "arch": {"channels": 8, "tail_channels": 0, "blocks": 1, "scale": 4}}
+    cfg = plan_tiles(meta, 720, 1280, max_pixels=250 * 250)
+    assert cfg.grid == 4 and cfg.tile[0] % 4 == 0 and cfg.overlap % 4 == 0
+    assert plan_tiles(meta, 720, 1280, tile=TileConfig((128, 128), 32)).grid == 4
+    assert pick_tile([[66, 66], [128, 128]], 300, 300, grid=4) == (128, 128)
+
+
+def test_tiled_equals_whole_frame_for_the_stride4_preset(random_ckpt, tmp_path):
+    """Tiles on the stride-4 grid match the whole frame up to the ramp's edge effects; a stride-2 grid does not."""
+    from runtimes.torch_ref import TorchRunner
+
+    ckpt = random_ckpt(tmp_path / "fast.safetensors", "fast", out_gain=1.0, channels=8, blocks=1)
+    img = np.random.default_rng(3).random((1, 3, 204, 312), dtype=np.float32)
+    with TorchRunner(ckpt, threads=2) as r:
+        assert r.meta["arch"]["scale"] == 4
+        whole = restore(r, img, 25.0)
+        tiled = restore(r, img, 25.0, TileConfig((96, 128), 32))
+        run = lambda x: r.run({"image": x, "level": np.array([25.0], np.float32)})["restored"]  # noqa: E731
+        off_grid = tile_image(run, img[0], TileConfig((96, 128), 32, grid=2))
+    err, err_off = np.abs(whole - tiled).mean(), np.abs(whole[0] - off_grid).mean()
+    assert err < 1e-3 and np.abs(whole - tiled).max() < 0.05
+    assert err_off > 10 * err
