@@ -1,16 +1,17 @@
-"""CPU benchmark script (not a test): one mobile-preset checkpoint at 1920x1080 through every CPU path.
+"""CPU benchmark script (not a test): checkpoints at 1920x1080 through every CPU path, side by side.
 
-From one run on this CPU it reports, per path, latency (warm-up excluded) and the achieved rate in
-GMAC/s (`train.model.count_macs` / p50): torch eager, onnxruntime, LiteRT/XNNPACK fp32 and int8
-(full-integer, calibrated on the sample images) — beside the rate onnxruntime reaches on the
-paper-size preset (random weights) in the same run, as the machine's ceiling for this network
+From one run on this CPU it reports, per model and path, latency (warm-up excluded) and the
+achieved rate in GMAC/s (`train.model.count_macs` / p50): torch eager, onnxruntime, LiteRT/XNNPACK
+fp32 and int8 (full-integer, calibrated on the sample images) — beside the rate onnxruntime reaches
+on the paper-size preset (random weights) in the same run, as the machine's ceiling for this network
 family. Parity is the PSNR of each output vs torch eager on the same input. Runs are short: a few
 iterations each.
 
 Usage:
-    python -m runtimes.bench_cpu [WEIGHTS] [--size 1080x1920] [--runs 3] [--threads N] [--json out/bench_cpu.json]
+    python -m runtimes.bench_cpu [MODEL ...] [--size 1080x1920] [--runs 3] [--threads N] [--json out/bench_cpu.json]
 
-WEIGHTS defaults to random mobile-preset weights (the rate does not depend on the values).
+Each MODEL is a checkpoint (a path or a shipped name such as denoise-mobile) or a preset name
+(mobile, fast, ...: random weights; the rate does not depend on the values). Default: mobile fast.
 Exporting needs the train, onnx and tflite extras; this script runs where torch is installed.
 """
 
@@ -36,7 +37,7 @@ class CpuBenchConfig:
     """One CPU benchmark run.
 
     Attributes:
-        weights: mobile-preset checkpoint; None: random mobile weights.
+        models: checkpoints (paths or shipped names) or preset names (random weights).
         size: (H, W) of the frame.
         latency: warm-up and runs per path.
         threads: threads for every runtime.
@@ -47,7 +48,7 @@ class CpuBenchConfig:
         level: the level every path runs at (the model's unit).
     """
 
-    weights: str | None = None
+    models: tuple[str, ...] = ("mobile", "fast")
     size: tuple[int, int] = (1080, 1920)
     latency: LatencyConfig = LatencyConfig(warmup=1, runs=3)
     threads: int = 2
@@ -110,42 +111,56 @@ def _time_runner(label: str, runner, image: np.ndarray, cfg: CpuBenchConfig, mac
     row = {"path": label, "runner": runner.name, "init_ms": init_ms, "first_ms": first_ms, "gmacs": macs / 1e9,
            "gmac_per_s": macs / 1e9 / (stats.p50_ms / 1e3), "parity_psnr_vs_torch": parity}
     row.update(stats.to_dict())
-    print(f"{label:28s} p50 {stats.p50_ms:9.1f} ms  mean {stats.mean_ms:9.1f} ms  "
+    print(f"{label:44s} p50 {stats.p50_ms:9.1f} ms  mean {stats.mean_ms:9.1f} ms  "
           f"{row['gmac_per_s']:7.1f} GMAC/s" + (f"  parity {parity:.1f} dB" if parity is not None else ""),
           file=sys.stderr)
     return row, out
 
 
+def _model(name: str, out_dir: Path) -> Path:
+    """A checkpoint path for a checkpoint/shipped name, or random weights for a preset name."""
+    from train.checkpoint import resolve_weights
+    from train.model import PRESETS
+
+    if name in PRESETS and not Path(name).exists():
+        return _random_checkpoint(name, out_dir)
+    return resolve_weights(name)
+
+
 def run_cpu_bench(cfg: CpuBenchConfig) -> dict:
-    """Run every CPU path on one frame; writes and returns the JSON document."""
+    """Run every CPU path on one frame for each model; writes and returns the JSON document."""
     require("torch", "train")
     from runtimes.onnxruntime import OnnxRunner
     from runtimes.tflite import TFLiteRunner
     from runtimes.torch_ref import TorchRunner
-    from train.checkpoint import read_meta, resolve_weights
+    from train.checkpoint import read_meta
     from train.model import ModelConfig, count_macs
 
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    weights = resolve_weights(cfg.weights) if cfg.weights else _random_checkpoint("mobile", cfg.out_dir)
-    arch = ModelConfig.from_dict(read_meta(weights)["arch"])
     h, w = cfg.size
     image = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
-    macs = count_macs(arch, h, w)
-    rows = []
-    row, ref = _time_runner("torch eager fp32", TorchRunner(weights, threads=cfg.threads), image, cfg, macs, None)
-    rows.append(row)
-    paths = [("onnxruntime fp32", OnnxRunner, _export("onnx", weights, cfg)),
-             ("litert xnnpack fp32", TFLiteRunner, _export("tflite", weights, cfg)),
-             ("litert xnnpack int8", TFLiteRunner, _export("tflite", weights, cfg, "int8"))]
-    for label, cls, path in paths:
-        rows.append(_time_runner(label, cls(path, threads=cfg.threads), image, cfg, macs, ref)[0])
+    rows, models = [], []
+    for name in cfg.models:
+        weights = _model(name, cfg.out_dir)
+        arch = ModelConfig.from_dict(read_meta(weights)["arch"])
+        macs = count_macs(arch, h, w)
+        models.append({"model": name, "weights": weights.name, "arch": asdict(arch), "gmacs": macs / 1e9})
+        row, ref = _time_runner(f"{name}: torch eager fp32", TorchRunner(weights, threads=cfg.threads), image, cfg,
+                                macs, None)
+        rows.append({"model": name, **row})
+        paths = [("onnxruntime fp32", OnnxRunner, _export("onnx", weights, cfg)),
+                 ("litert xnnpack fp32", TFLiteRunner, _export("tflite", weights, cfg)),
+                 ("litert xnnpack int8", TFLiteRunner, _export("tflite", weights, cfg, "int8"))]
+        for label, cls, path in paths:
+            row = _time_runner(f"{name}: {label}", cls(path, threads=cfg.threads), image, cfg, macs, ref)[0]
+            rows.append({"model": name, **row})
     paper = _random_checkpoint("paper", cfg.out_dir)
     paper_macs = count_macs(ModelConfig.from_dict(read_meta(paper)["arch"]), h, w)
     paper_row = _time_runner("onnxruntime fp32 (paper)", OnnxRunner(_export("onnx", paper, cfg), threads=cfg.threads),
                              image, cfg, paper_macs, None)[0]
-    doc = {"schema": "levelres-bench-cpu/1", "machine": machine_info(cfg.threads), "size": [h, w],
-           "level": cfg.level, "weights": weights.name, "calibration_images": cfg.calib_images,
-           "arch": asdict(arch), "latency": asdict(cfg.latency),
+    doc = {"schema": "levelres-bench-cpu/2", "machine": machine_info(cfg.threads), "size": [h, w],
+           "level": cfg.level, "models": models, "calibration_images": cfg.calib_images,
+           "latency": asdict(cfg.latency),
            "rows": rows, "paper_preset_onnxruntime": paper_row}
     atomic_write_bytes(cfg.json_path, (json.dumps(doc, indent=1) + "\n").encode())
     return doc
@@ -163,7 +178,8 @@ def markdown(doc: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m runtimes.bench_cpu", description=__doc__.splitlines()[0])
-    p.add_argument("weights", nargs="?", default=None, help="mobile-preset checkpoint (default: random weights)")
+    p.add_argument("models", nargs="*", default=["mobile", "fast"],
+                   help="checkpoints or shipped names, or preset names for random weights (default: mobile fast)")
     p.add_argument("--size", type=parse_size, default=(1080, 1920), help="frame HxW (default 1080x1920)")
     p.add_argument("--runs", type=positive_int, default=3, help="timed runs per path (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs per path (default 1)")
@@ -176,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.size[0] % 2 or args.size[1] % 2:
         raise UserError(f"--size must be even, got {args.size[0]}x{args.size[1]}")
-    cfg = CpuBenchConfig(weights=args.weights, size=args.size, threads=args.threads, out_dir=args.out_dir,
+    cfg = CpuBenchConfig(models=tuple(args.models), size=args.size, threads=args.threads, out_dir=args.out_dir,
                          latency=LatencyConfig(warmup=args.warmup, runs=args.runs), json_path=args.json,
                          calibration=args.calibration, calib_images=args.calib_images, level=args.level)
     print(markdown(run_cpu_bench(cfg)))

@@ -1,0 +1,42 @@
+"""The CPU benchmark script end to end on a small frame (latency values are not asserted: machines are noisy)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("litert_torch")
+
+from runtimes.bench_cpu import CpuBenchConfig, markdown, run_cpu_bench  # noqa: E402
+from runtimes.latency import LatencyConfig  # noqa: E402
+
+
+@pytest.fixture
+def calib_dir(tmp_path):
+    import numpy as np
+
+    from export.validate import synthetic_image
+    from runtimes.images import write_image
+
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    for i in range(2):
+        write_image(folder / f"c{i}.png", np.roll(synthetic_image(32, 48), 7 * i, axis=1))
+    return folder
+
+
+def test_every_path_for_each_model(tmp_path, calib_dir):
+    cfg = CpuBenchConfig(models=("tiny",), size=(32, 48), latency=LatencyConfig(warmup=0, runs=1),
+                         out_dir=tmp_path / "a", json_path=tmp_path / "cpu.json", calibration=calib_dir, calib_images=2)
+    doc = run_cpu_bench(cfg)
+    assert json.loads((tmp_path / "cpu.json").read_text())["schema"] == "levelres-bench-cpu/2"
+    paths = [r["path"] for r in doc["rows"]]
+    assert paths == ["tiny: torch eager fp32", "tiny: onnxruntime fp32", "tiny: litert xnnpack fp32",
+                     "tiny: litert xnnpack int8"]
+    fp32 = [r for r in doc["rows"] if "fp32" in r["path"] and r["parity_psnr_vs_torch"] is not None]
+    assert all(r["parity_psnr_vs_torch"] > 80 for r in fp32)  # the same function in every runtime
+    assert doc["models"][0]["arch"]["channels"] == 8 and doc["paper_preset_onnxruntime"]["gmacs"] > 0
+    assert "tiny: litert xnnpack int8" in markdown(doc)
