@@ -12,16 +12,17 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from runtimes.bench import parse_size
-from runtimes.errors import UserError, run_cli
+from runtimes.errors import CliParser, UserError, run_cli
+from runtimes.images import ensure_writable_dir
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = ("jetson", "android", "ios")
@@ -175,17 +176,39 @@ def make_bundle(cfg: BundleConfig) -> list[dict]:
     if cfg.target is not None and cfg.target not in TARGETS:
         raise UserError(f"unknown target {cfg.target!r}; choose one of {', '.join(TARGETS)}")
     targets = (cfg.target,) if cfg.target else TARGETS
+    ensure_writable_dir(cfg.out_dir.parent)
     out = []
     for target in targets:
         dest = cfg.out_dir if cfg.target else cfg.out_dir / target
-        if (dest / "bundle.json").exists():
-            shutil.rmtree(dest / "models", ignore_errors=True)
-        out.append(make_target(target, cfg, dest))
+        out.append(_build_then_move(target, cfg, dest))
     return out
 
 
+def _build_then_move(target: str, cfg: BundleConfig, dest: Path) -> dict:
+    """Build the bundle in a hidden sibling folder, then move its entries into `dest`.
+
+    A failed export leaves `dest` as it was; a rebuilt bundle replaces its own files and keeps the
+    rest of the folder (the device's `results/`).
+    """
+    ensure_writable_dir(dest.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        manifest = make_target(target, cfg, tmp)
+        dest.mkdir(exist_ok=True)
+        for item in sorted(tmp.iterdir()):
+            old = dest / item.name
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            elif old.exists() or old.is_symlink():
+                old.unlink()
+            item.rename(old)
+        return manifest
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m devices.bundle", description=__doc__.splitlines()[0])
+    p = CliParser(prog="python -m devices.bundle", description=__doc__.splitlines()[0])
     p.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
     p.add_argument("-o", "--out", type=Path, default=Path("bundle"), help="bundle folder (default bundle/)")
     p.add_argument("--target", choices=TARGETS, default=None, help="one target (default: all, one subfolder each)")

@@ -7,13 +7,12 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from export.base import ExportConfig, human_size, size_of
-from runtimes.errors import UserError, run_cli
+from runtimes.errors import CliParser, UserError, run_cli
 from runtimes.formats import FORMATS
 
 NEEDS = {"onnx": ("onnx", "onnxscript", "onnxruntime"), "tensorrt": ("onnx", "onnxscript", "onnxruntime"),
@@ -93,6 +92,15 @@ def export_all(cfg: AllConfig) -> list[Row]:
     return rows
 
 
+def check_inputs(cfg: AllConfig) -> None:
+    """Problems common to every format fail once, before any export: the checkpoint and the output folder."""
+    from runtimes.images import ensure_writable_dir
+    from train.checkpoint import load_checkpoint
+
+    load_checkpoint(cfg.common.weights)
+    ensure_writable_dir(cfg.common.out_dir)
+
+
 def format_table(rows: list[Row]) -> str:
     """A plain-text table of the rows."""
     head = Row("format", "made", "validated", "artifact / reason")
@@ -108,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     from export.tflite import parse_sizes
     from train.levels import parse_level
 
-    parser = argparse.ArgumentParser(prog="python -m export.all", description=__doc__.splitlines()[0])
+    parser = CliParser(prog="python -m export.all", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
     parser.add_argument("-o", "--out", default="out")
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated subset of {', '.join(FORMATS)}")
@@ -123,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
     args.precision, args.nhwc, args.name, args.no_validate, args.calibration = "fp32", False, None, False, None
     cfg = AllConfig(common_config(args, out_dir=Path(args.out)), formats=formats, tflite_sizes=parse_sizes(args.size))
+    check_inputs(cfg)
     rows = export_all(cfg)
     print(format_table(rows))
     return 1 if any(r.made == "failed" for r in rows) else 0

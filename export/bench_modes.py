@@ -10,7 +10,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from export.base import ExportConfig, quiet
-from runtimes.errors import UserError, run_cli
+from runtimes.errors import CliParser, UserError, run_cli
 
 MODES = ("folded", "fixed", "weights")
 RUNTIMES = ("onnxruntime", "litert")
@@ -134,7 +133,7 @@ def bench_modes(cfg: BenchConfig) -> str:
 def main(argv: list[str] | None = None) -> int:
     from export.tflite import parse_sizes
 
-    parser = argparse.ArgumentParser(prog="python -m export.bench_modes", description=__doc__.splitlines()[0])
+    parser = CliParser(prog="python -m export.bench_modes", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True)
     parser.add_argument("--size", default="720x1280", help="frame HxW (default 720x1280)")
     parser.add_argument("--repeats", type=int, default=10)

@@ -13,7 +13,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import platform
@@ -35,7 +34,7 @@ from export.base import (
     versions,
 )
 from export.tflite import parse_sizes
-from runtimes.errors import UserError, require, run_cli
+from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.formats import get_format
 
 PRECISIONS = ("fp16", "fp32")
@@ -234,7 +233,7 @@ def embed_metadata(path: Path, meta: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.coreml", description=__doc__.splitlines()[0])
+    parser = CliParser(prog="python -m export.coreml", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS, default_precision="fp16")
     parser.add_argument("--target", choices=TARGETS, default=None, help="minimum deployment target")
     parser.add_argument("--enumerated", default=None, help="fixed sizes HxW,HxW instead of a flexible range")

@@ -7,7 +7,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import logging
@@ -25,7 +24,7 @@ from export.base import (
     summary_line,
     versions,
 )
-from runtimes.errors import UserError, require, run_cli
+from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.formats import get_format
 
 OPSET = 18
@@ -158,7 +157,7 @@ def export_onnx(cfg: OnnxConfig) -> ExportResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.onnx", description=__doc__.splitlines()[0])
+    parser = CliParser(prog="python -m export.onnx", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS)
     parser.add_argument("--opset", type=int, default=OPSET)
     args = parser.parse_args(argv)

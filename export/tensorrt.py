@@ -11,7 +11,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import shlex
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from export.base import (
     summary_line,
     versions,
 )
-from runtimes.errors import UserError, run_cli
+from runtimes.errors import CliParser, UserError, run_cli
 from runtimes.formats import get_format
 from runtimes.trt_precision import PRECISIONS, PrecisionPlan, plan_for
 
@@ -196,7 +195,7 @@ def _stem(c: ExportConfig) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.tensorrt", description=__doc__.splitlines()[0])
+    parser = CliParser(prog="python -m export.tensorrt", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS, default_precision="fp16")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"MIN:OPT:MAX image shapes (default {DEFAULT_SHAPES})")
     parser.add_argument("--target-version", default=None, help="TensorRT version on the target (default 10)")

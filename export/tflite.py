@@ -12,7 +12,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from export.base import (
     summary_line,
     versions,
 )
-from runtimes.errors import UserError, require, run_cli
+from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.formats import get_format
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
@@ -440,7 +439,7 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.tflite", description=__doc__.splitlines()[0])
+    parser = CliParser(prog="python -m export.tflite", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS)
     parser.add_argument("--size", action="append", default=None,
                         help="HxW per signature (repeat or comma-separate; default 720x1280)")

@@ -12,7 +12,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from runtimes.autolevel import SIGMA_METHODS, estimate_sigma, jpeg_quality
 from runtimes.degrade import degrade, image_seed
-from runtimes.errors import UserError, run_cli
+from runtimes.errors import CliParser, UserError, run_cli
 from runtimes.images import list_images, read_uint8
 
 DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -119,7 +118,7 @@ def noise_table(rows: list[dict]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> EvalConfig:
-    p = argparse.ArgumentParser(prog="python -m runtimes.autolevel_eval", description=__doc__.split("\n")[0])
+    p = CliParser(prog="python -m runtimes.autolevel_eval", description=__doc__.split("\n")[0])
     p.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
     p.add_argument("--qualities", type=int, nargs="+", default=EvalConfig.qualities)
     p.add_argument("--sigmas", type=float, nargs="+", default=EvalConfig.sigmas)

@@ -31,7 +31,7 @@ from pathlib import Path
 from runtimes.base import read_artifact_meta
 from runtimes.bench_eval import EvalConfig, ReferenceOutputs, artifact_levels, bench_artifact, load_images
 from runtimes.bench_report import SCHEMA, flat_rows, markdown_table, write_reports
-from runtimes.errors import UserError, require, run_cli
+from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.latency import LatencyConfig, machine_info
 
 REPO = Path(__file__).resolve().parents[1]
@@ -260,7 +260,7 @@ def _display(path: Path) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m runtimes.bench", description=__doc__.splitlines()[0])
+    p = CliParser(prog="python -m runtimes.bench", description=__doc__.splitlines()[0])
     p.add_argument("artifacts", nargs="*", type=Path, help="exported models (.onnx, .tflite, .engine, .mlpackage); "
                    "none: export the shipped weights and benchmark them")
     p.add_argument("--set", dest="image_dir", type=Path, default=None, help="folder of ground-truth images")

@@ -17,7 +17,6 @@ Exporting needs the train, onnx and tflite extras; this script runs where torch 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from runtimes.bench import default_image_dir, parse_level, parse_size, positive_int
-from runtimes.errors import UserError, require, run_cli
+from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.images import atomic_write_bytes
 from runtimes.latency import LatencyConfig, machine_info, measure, time_call
 from runtimes.metrics import psnr
@@ -127,6 +126,29 @@ def _model(name: str, out_dir: Path) -> Path:
     return resolve_weights(name)
 
 
+def _check_inputs(cfg: CpuBenchConfig) -> dict[str, Path | None]:
+    """Every model loads and takes the level, and the outputs are writable, before any work.
+
+    Returns each model's checkpoint path (None for a preset name: random weights made later).
+    """
+    from runtimes.images import ensure_writable_dir
+    from train.checkpoint import load_checkpoint, resolve_weights
+    from train.levels import LevelMap
+    from train.model import PRESETS
+
+    checked: dict[str, Path | None] = {}
+    for name in cfg.models:
+        if name in PRESETS and not Path(name).exists():
+            checked[name] = None
+            continue
+        _, meta = load_checkpoint(name)
+        LevelMap.from_dict(meta["level_map"]).check(cfg.level)
+        checked[name] = resolve_weights(name)
+    ensure_writable_dir(cfg.json_path.parent)
+    ensure_writable_dir(cfg.out_dir)
+    return checked
+
+
 def run_cpu_bench(cfg: CpuBenchConfig) -> dict:
     """Run every CPU path on one frame for each model; writes and returns the JSON document."""
     require("torch", "train")
@@ -136,12 +158,12 @@ def run_cpu_bench(cfg: CpuBenchConfig) -> dict:
     from train.checkpoint import read_meta
     from train.model import ModelConfig, count_macs
 
-    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    checked = _check_inputs(cfg)
     h, w = cfg.size
     image = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
     rows, models = [], []
     for name in cfg.models:
-        weights = _model(name, cfg.out_dir)
+        weights = checked[name] or _model(name, cfg.out_dir)
         arch = ModelConfig.from_dict(read_meta(weights)["arch"])
         macs = count_macs(arch, h, w)
         models.append({"model": name, "weights": weights.name, "arch": asdict(arch), "gmacs": macs / 1e9})
@@ -177,7 +199,7 @@ def markdown(doc: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m runtimes.bench_cpu", description=__doc__.splitlines()[0])
+    p = CliParser(prog="python -m runtimes.bench_cpu", description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", default=["mobile", "fast"],
                    help="checkpoints or shipped names, or preset names for random weights (default: mobile fast)")
     p.add_argument("--size", type=parse_size, default=(1080, 1920), help="frame HxW (default 1080x1920)")

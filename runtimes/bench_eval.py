@@ -50,9 +50,14 @@ class EvalConfig:
 
 
 def artifact_format(path: Path, meta: dict) -> Format:
-    """The format of an artifact: its metadata's format key, else its file suffix."""
+    """The format of an artifact: its metadata's format key, else its file suffix; an error when they disagree."""
     for key in (meta.get("artifact_format"), meta.get("format")):
         if key in FORMATS:
+            by_suffix = {f.suffix: f for f in FORMATS.values()}.get(path.suffix.lower())
+            onnx_for_trt = key == "tensorrt" and path.suffix.lower() == ".onnx"
+            if by_suffix is not None and by_suffix.key != key and not onnx_for_trt:
+                raise UserError(f"{path.name}'s metadata describes a {key} artifact but the file is "
+                                f"{by_suffix.suffix}: the file and its .meta.json do not belong together; re-export it")
             return FORMATS[key]
     return format_for_path(path)
 

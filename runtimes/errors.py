@@ -6,6 +6,7 @@ print its message on one line and exit with status 2, with no traceback.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
@@ -36,9 +37,15 @@ def require(module: str, extra: str):
         raise MissingDependency(module, extra) from exc
 
 
+class CliParser(argparse.ArgumentParser):
+    """argparse with usage errors raised as `UserError`: one line naming the problem and `--help`."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def run_cli(fn: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
     """Run a CLI body, turning `UserError` into one line on stderr and exit status 2."""
-    prog = sys.argv[0].rsplit("/", 1)[-1]
     try:
         code = fn(argv)
     except UserError as exc:
@@ -47,5 +54,4 @@ def run_cli(fn: Callable[[list[str] | None], int | None], argv: list[str] | None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    del prog
     return int(code or 0)

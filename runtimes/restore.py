@@ -18,7 +18,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import math
@@ -30,7 +29,7 @@ import numpy as np
 
 from runtimes.autolevel import estimate_sigma, quality_from_tables
 from runtimes.base import read_artifact_meta
-from runtimes.errors import UserError, run_cli
+from runtimes.errors import CliParser, UserError, run_cli
 from runtimes.formats import format_for_path
 from runtimes.photo import Photo, output_format, read_photo, write_photo
 from runtimes.tiling import restore
@@ -242,7 +241,7 @@ def restore_file(cfg: RestoreConfig) -> dict:
 
 
 def parse_args(argv: list[str] | None) -> RestoreConfig:
-    p = argparse.ArgumentParser(prog="python -m runtimes.restore", description=__doc__.split("\n")[0])
+    p = CliParser(prog="python -m runtimes.restore", description=__doc__.split("\n")[0])
     p.add_argument("image", type=Path, help="input image (PNG, JPEG, TIFF, WebP, ...)")
     p.add_argument("--model", "-m", required=True, help="artifact (.onnx, .tflite, ...), .safetensors or shipped name")
     p.add_argument("--level", "-l", required=True, help="level in the model's unit (sigma, quality, scale) or 'auto'")

@@ -9,17 +9,16 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from runtimes.errors import UserError, run_cli
+from runtimes.errors import CliParser, UserError, run_cli
 from train.levels import UNITS, parse_level
 
 
 def parse_args(argv: list[str] | None):
     from train.model import FORMS, PRESETS
 
-    p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n")[0])
+    p = CliParser(prog="python -m train", description=__doc__.split("\n")[0])
     p.add_argument("--task", required=True, help=f"one of {', '.join(UNITS)}")
     p.add_argument("--data", required=True, help="folder of clean training photos")
     p.add_argument("--out", required=True, help="run folder (checkpoints, history)")

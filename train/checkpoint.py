@@ -80,8 +80,11 @@ def read_meta(path: str | Path) -> dict:
         raise UserError(f"{path} is not a readable safetensors checkpoint ({exc}); re-export or re-train it") from None
     if "levelres" not in header:
         raise UserError(f"{path} has no levelres metadata; it was not written by this project's trainer")
-    meta = json.loads(header["levelres"])
-    if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
+    try:
+        meta = json.loads(header["levelres"])
+    except json.JSONDecodeError:
+        raise UserError(f"{path}: its levelres metadata is not valid JSON; re-export or re-train it") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
         raise UserError(f"{path}: unsupported checkpoint format {meta.get('format')} v{meta.get('format_version')}")
     return meta
 
@@ -92,7 +95,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
 
     path = resolve_weights(path)
     meta = read_meta(path)
-    model = build_model(ModelConfig.from_dict(meta["arch"]), LevelMap.from_dict(meta["level_map"]))
+    try:
+        model = build_model(ModelConfig.from_dict(meta["arch"]), LevelMap.from_dict(meta["level_map"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: its metadata does not describe a model ({type(exc).__name__}: {exc})") from None
     try:
         state = load_file(str(path), device="cpu")
         model.load_state_dict(state, strict=True)
@@ -119,8 +125,12 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)  # torch.compile
 
 
-def save_train_state(path: str | Path, optimizer: torch.optim.Optimizer, info: dict) -> None:
-    """Optimizer moments as tensors and the step/schedule info as JSON, in one safetensors file."""
+def save_train_state(path: str | Path, optimizer: torch.optim.Optimizer, info: dict,
+                     model: torch.nn.Module | None = None) -> None:
+    """Optimizer moments, the model's weights and the step/schedule info, in one safetensors file.
+
+    One file written atomically: a run killed at any moment resumes from a consistent state.
+    """
     from safetensors.torch import save
 
     sd = optimizer.state_dict()
@@ -129,20 +139,37 @@ def save_train_state(path: str | Path, optimizer: torch.optim.Optimizer, info: d
         for key, val in st.items():
             t = val if torch.is_tensor(val) else torch.tensor(val)
             tensors[f"state.{idx}.{key}"] = t.detach().to("cpu").contiguous()
+    if model is not None:
+        for key, val in _unwrap(model).state_dict().items():
+            tensors[f"model.{key}"] = val.detach().to("cpu").contiguous()
     groups = [{k: v for k, v in g.items()} for g in sd["param_groups"]]
     blob = save(tensors, metadata={"groups": json.dumps(groups), "info": json.dumps(info)})
     atomic_write_bytes(path, blob)
 
 
-def load_train_state(path: str | Path, optimizer: torch.optim.Optimizer) -> dict:
-    """Restore optimizer moments saved by `save_train_state`; returns the saved info dict."""
+def load_train_state(path: str | Path) -> tuple[dict, dict, dict]:
+    """Read what `save_train_state` saved: (info, model weights (empty for older files), optimizer state dict)."""
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as fh:
-        header = fh.metadata()
-        state: dict[int, dict] = {}
-        for key in fh.keys():
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = fh.get_tensor(key)
-    optimizer.load_state_dict({"state": state, "param_groups": json.loads(header["groups"])})
-    return json.loads(header["info"])
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"nothing to resume: {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            header = fh.metadata() or {}
+            state: dict[int, dict] = {}
+            weights = {}
+            for key in fh.keys():
+                kind, rest = key.split(".", 1)
+                if kind == "model":
+                    weights[rest] = fh.get_tensor(key)
+                else:
+                    idx, name = rest.split(".", 1)
+                    state.setdefault(int(idx), {})[name] = fh.get_tensor(key)
+        info = json.loads(header["info"])
+        optimizer = {"state": state, "param_groups": json.loads(header["groups"])}
+    except Exception as exc:  # safetensors raises several types for corrupt or foreign files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{path} is not a usable training state ({first}); start a new run with another --out"
+                        ) from None
+    return info, weights, optimizer

@@ -10,7 +10,7 @@ Usage:
 
 from __future__ import annotations
 
-import warnings
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +32,12 @@ def load_images(folder: str | Path, min_size: int = 0, exclude: tuple[str, ...] 
             skipped.append(path.name)
             continue
         images.append(img)
-    if skipped:
-        warnings.warn(f"skipped {len(skipped)} image(s) smaller than {min_size} px: {', '.join(skipped[:5])}",
-                      stacklevel=2)
     if not images:
-        raise UserError(f"no usable image (>= {min_size} px) in {folder}")
+        raise UserError(f"no usable image (>= {min_size} px) in {folder}" +
+                        (f" ({len(skipped)} smaller skipped); lower --patch" if skipped else ""))
+    if skipped:
+        print(f"warning: skipped {len(skipped)} image(s) smaller than {min_size} px: {', '.join(skipped[:5])}",
+              file=sys.stderr)
     return images
 
 

@@ -10,7 +10,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from runtimes.degrade import degrade, image_seed
-from runtimes.errors import UserError, run_cli
+from runtimes.errors import CliParser, UserError, run_cli
 from runtimes.images import atomic_write_bytes, list_images, read_uint8
 from runtimes.metrics import even_crop, psnr, ssim
 from train.levels import parse_level
@@ -147,7 +146,7 @@ def run(weights: list[str], data: str, levels: list[float], json_path: str | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n")[0])
+    p = CliParser(prog="python -m train.evaluate", description=__doc__.split("\n")[0])
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--weights", help="checkpoint (.safetensors) or shipped name, e.g. denoise-mobile")
     g.add_argument("--compare", nargs="+", metavar="WEIGHTS", help="checkpoints side by side (gap to the first)")

@@ -99,15 +99,17 @@ class Trainer:
         self.cfg, self.out = cfg, Path(cfg.out)
         self.rank, self.world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         self.device = _device(cfg)
-        if self.rank == 0:
-            ensure_writable_dir(self.out)  # fail before any work, with a one-line error
-        if self.world > 1:
-            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.levels = cfg.train_levels() or make_level_map(cfg.task).train_levels
         lmap_levels = self.levels if cfg.baseline_level is None else None
         self.level_map = make_level_map(cfg.task, lmap_levels)
         for lv in self.levels:
             self.level_map.check(lv)
+        images = load_images(cfg.data, min_size=cfg.patch, exclude=cfg.exclude)
+        self.val_images = load_eval_set(cfg.val, crop=cfg.val_crop) if cfg.val else None
+        if self.rank == 0:  # inputs checked first: a bad one leaves no run folder behind
+            ensure_writable_dir(self.out)
+        if self.world > 1:
+            torch.distributed.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.model = build_model(cfg.model_config(), self.level_map).to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -116,10 +118,8 @@ class Trainer:
         self.elapsed = 0.0
         if resume:
             self._resume()
-        images = load_images(cfg.data, min_size=cfg.patch, exclude=cfg.exclude)
         self.batches = LevelBatches(images, cfg.task, self.levels, cfg.batch, cfg.patch, cfg.seed, self.rank,
                                     jitter=cfg.level_jitter)
-        self.val_images = load_eval_set(cfg.val, crop=cfg.val_crop) if cfg.val else None
         self.net = self._wrap(self.model)
 
     def _wrap(self, model):
@@ -130,16 +130,28 @@ class Trainer:
         return net
 
     def _resume(self) -> None:
-        last = self.out / "last.safetensors"
-        if not last.is_file():
-            raise UserError(f"nothing to resume: {last} does not exist")
+        """Continue from `last.state.safetensors` (weights, optimizer and schedule in one atomic file)."""
         from safetensors.torch import load_file
 
-        meta = read_meta(last)
-        if meta.get("arch") != self.model.cfg.to_dict() or meta.get("task") != self.cfg.task:
-            raise UserError(f"{last} was trained with another task/architecture; use a new --out or the same options")
-        self.model.load_state_dict(load_file(str(last), device=str(self.device)))
-        info = load_train_state(self.out / "last.state.safetensors", self.opt)
+        last = self.out / "last.safetensors"
+        info, weights, opt_state = load_train_state(self.out / "last.state.safetensors")
+        if "arch" not in info or not weights:  # a state file of an older run: the weights are in last.safetensors
+            meta = read_meta(last)
+            info = {"arch": meta.get("arch"), "task": meta.get("task"), **info}
+            if meta.get("steps") != info["step"]:
+                raise UserError(f"{last} (step {meta.get('steps')}) and its training state (step {info['step']}) "
+                                "disagree; start a new run with another --out")
+            weights = load_file(str(last), device="cpu")
+        if info["arch"] != self.model.cfg.to_dict() or info["task"] != self.cfg.task:
+            raise UserError(f"the run in {self.out} was trained with another task/architecture; "
+                            "use a new --out or the same options")
+        try:
+            self.model.load_state_dict(weights, strict=True)
+            self.opt.load_state_dict(opt_state)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"the training state in {self.out} does not fit this model ({first}); "
+                            "use a new --out") from None
         self.step, self.total, self.best = info["step"], info["total"], info["best"]
         self.history, self.elapsed = info["history"], info["elapsed"]
 
@@ -207,14 +219,16 @@ class Trainer:
                 "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"}
 
     def save(self, best: bool = False) -> None:
+        """best (when it is), then the training state --resume reads, then last: a kill at any point resumes
+        from a consistent state and reaches the same weights."""
         if self.rank != 0:
             return
-        save_checkpoint(self.out / "last.safetensors", self.model, self.meta())
-        info = {"step": self.step, "total": self.total, "best": self.best, "history": self.history,
-                "elapsed": self.elapsed}
-        save_train_state(self.out / "last.state.safetensors", self.opt, info)
         if best:
             save_checkpoint(self.out / "best.safetensors", self.model, self.meta())
+        info = {"step": self.step, "total": self.total, "best": self.best, "history": self.history,
+                "elapsed": self.elapsed, "arch": self.model.cfg.to_dict(), "task": self.cfg.task}
+        save_train_state(self.out / "last.state.safetensors", self.opt, info, self.model)
+        save_checkpoint(self.out / "last.safetensors", self.model, self.meta())
 
     def _estimate_total(self, t0: float, start: int) -> None:
         rate = (self.step - start) / max(1e-6, time.perf_counter() - t0)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from devices.common import add_bench_args, bench_options, print_report
 from devices.jetson.run import JetsonConfig, run_jetson
-from runtimes.errors import run_cli
+from runtimes.errors import CliParser, run_cli
 from runtimes.trt_precision import PRECISIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m devices.jetson", description=__doc__.splitlines()[0])
+    p = CliParser(prog="python -m devices.jetson", description=__doc__.splitlines()[0])
     p.add_argument("--onnx", type=Path, required=True, help="the project's ONNX (with its .meta.json)")
     p.add_argument("--precision", default="fp16", choices=PRECISIONS, help="engine precision (default fp16)")
     p.add_argument("--trtexec", action="store_true", help="build (and also time) the engine with trtexec")

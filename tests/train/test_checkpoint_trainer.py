@@ -65,6 +65,47 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_image_dir, task):
         assert torch.equal(va, vb), k
 
 
+def _saved_step(state) -> int:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(state), framework="pt") as fh:
+            return json.loads(fh.metadata()["info"])["step"]
+    except (OSError, FileNotFoundError):
+        return -1
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, tiny_image_dir):
+    """SIGKILL a training process mid-run, resume it, and compare with an uninterrupted run bit for bit."""
+    import time
+
+    from safetensors.torch import load_file
+
+    args = [sys.executable, "-m", "train", "--task", "denoise", "--data", str(tiny_image_dir), "--preset", "tiny",
+            "--levels", "15", "45", "--steps", "400", "--batch", "2", "--patch", "32", "--workers", "0",
+            "--device", "cpu", "--compile", "off", "--save-every", "4", "--no-progress", "--seed", "3"]
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    run = lambda *extra: subprocess.run([*args, *extra], cwd=ROOT, env=env, capture_output=True, text=True,  # noqa: E731
+                                        timeout=600)
+    full = run("--out", str(tmp_path / "full"))
+    assert full.returncode == 0, full.stderr
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*args, "--out", str(killed)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline and _saved_step(killed / "last.state.safetensors") < 20:
+        time.sleep(0.002)
+    proc.kill()
+    proc.wait()
+    at = _saved_step(killed / "last.state.safetensors")
+    assert 0 < at < 400, f"the run was not killed mid-way (saved step {at})"
+    resumed = run("--out", str(killed), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = load_file(str(tmp_path / "full" / "last.safetensors")), load_file(str(killed / "last.safetensors"))
+    assert read_meta(killed / "last.safetensors")["steps"] == 400
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_baseline_is_plain_single_level(tmp_path, tiny_image_dir):
     best = train(_cfg(tiny_image_dir, tmp_path / "b", levels=None, baseline_level=25.0, steps=3))
     meta = read_meta(best)
