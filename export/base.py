@@ -203,12 +203,9 @@ def write_meta(artifact: Path, meta: dict) -> Path:
 
 def prepare_out_dir(out_dir: Path) -> Path:
     """Create the output folder; a clear error when it cannot be written."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output folder {out_dir}: {exc.strerror}; choose a writable path") from None
-    if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):
-        raise UserError(f"output folder {out_dir} is not writable; choose a writable path")
+    from runtimes.images import ensure_writable_dir
+
+    ensure_writable_dir(out_dir)
     return out_dir
 
 
