@@ -59,6 +59,7 @@ class ExportConfig:
         level: the baked level (fixed mode), in the user's unit.
         precision: fp32, fp16, int8-dynamic or int8 (what the format supports).
         nhwc: image input/output as (N, H, W, 3).
+        io: image input/output type: "float" (float32 in [0, 1]) or "uint8" (0-255, camera bytes).
         calibration: folder of calibration images (int8).
         validate: run the artifact against the PyTorch reference after export.
         allow_mismatch: keep an artifact that fails validation (recorded as failed).
@@ -71,6 +72,7 @@ class ExportConfig:
     level: float | None = None
     precision: str = "fp32"
     nhwc: bool = False
+    io: str = "float"
     calibration: Path | None = None
     validate: bool = True
     allow_mismatch: bool = False
@@ -106,6 +108,8 @@ def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...]
                         help=f"one of {', '.join(precisions)} (default {default_precision})")
     parser.add_argument("--calibration", default=None, help="folder of calibration images (int8)")
     parser.add_argument("--nhwc", action="store_true", help="image input/output in (N, H, W, 3) layout")
+    parser.add_argument("--io", default="float", choices=("float", "uint8"),
+                        help="image input/output type: float32 in [0, 1] (default) or uint8 0-255 (camera bytes)")
     parser.add_argument("--name", default=None, help="artifact file stem (default: <weights>-<mode>-<precision>)")
     parser.add_argument("--no-validate", action="store_true", help="skip validation (recorded as not validated)")
     parser.add_argument("--allow-mismatch", action="store_true", help="keep an artifact that fails validation")
@@ -114,7 +118,8 @@ def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...]
 def common_config(args: argparse.Namespace, **overrides) -> ExportConfig:
     """An `ExportConfig` from parsed common flags."""
     values = dict(weights=args.weights, out_dir=Path(args.out), level_mode=args.level_mode, level=args.level,
-                  precision=args.precision, nhwc=args.nhwc, name=args.name, validate=not args.no_validate,
+                  precision=args.precision, nhwc=args.nhwc, io=getattr(args, "io", "float"),
+                  name=args.name, validate=not args.no_validate,
                   calibration=Path(args.calibration) if args.calibration else None,
                   allow_mismatch=args.allow_mismatch)
     values.update(overrides)
@@ -146,15 +151,16 @@ def graph_spec(cfg: ExportConfig, shuffle: str = "pixel"):
     """The `GraphSpec` for a config."""
     from export.graph import GraphSpec
 
-    return GraphSpec(mode=cfg.level_mode, level=cfg.level, nhwc=cfg.nhwc, shuffle=shuffle)
+    return GraphSpec(mode=cfg.level_mode, level=cfg.level, nhwc=cfg.nhwc, shuffle=shuffle, io=cfg.io)
 
 
 def artifact_stem(cfg: ExportConfig) -> str:
-    """Default file stem: <weights stem>-<mode>[<level>]-<precision>[-nhwc]."""
+    """Default file stem: <weights stem>-<mode>[<level>]-<precision>[-nhwc][-u8]."""
     if cfg.name:
         return cfg.name
     mode = f"fixed{cfg.level:g}" if cfg.level_mode == "fixed" else cfg.level_mode
-    return f"{Path(cfg.weights).stem}-{mode}-{cfg.precision}" + ("-nhwc" if cfg.nhwc else "")
+    return (f"{Path(cfg.weights).stem}-{mode}-{cfg.precision}" + ("-nhwc" if cfg.nhwc else "")
+            + ("-u8" if cfg.io == "uint8" else ""))
 
 
 def base_meta(model, ckpt: dict, cfg: ExportConfig, fmt: Format) -> dict:
@@ -164,7 +170,8 @@ def base_meta(model, ckpt: dict, cfg: ExportConfig, fmt: Format) -> dict:
     lm = model.level_map
     layout = "NHWC" if cfg.nhwc else "NCHW"
     image_shape = ["N", "H", "W", 3] if cfg.nhwc else ["N", 3, "H", "W"]
-    inputs = [{"name": "image", "shape": image_shape, "dtype": "float32", "range": [0, 1]}]
+    dtype, value_range = ("uint8", [0, 255]) if cfg.io == "uint8" else ("float32", [0, 1])
+    inputs = [{"name": "image", "shape": image_shape, "dtype": dtype, "range": value_range}]
     if cfg.level_mode != "fixed":
         inputs.append({"name": "level", "shape": [1], "dtype": "float32", "unit": lm.unit,
                        "range": [lm.lo, lm.hi]})
@@ -172,8 +179,8 @@ def base_meta(model, ckpt: dict, cfg: ExportConfig, fmt: Format) -> dict:
         "format": ARTIFACT_FORMAT, "artifact_format": fmt.key, "task": lm.task, "level_map": lm.to_dict(),
         "level_unit": lm.unit, "level_range": [lm.lo, lm.hi], "train_levels": list(lm.train_levels),
         "arch": model.cfg.to_dict(), "level_mode": cfg.level_mode, "fixed_level": cfg.level,
-        "precision": cfg.precision, "layout": layout, "inputs": inputs,
-        "outputs": [{"name": "restored", "shape": image_shape, "dtype": "float32"}],
+        "precision": cfg.precision, "layout": layout, "io": cfg.io, "inputs": inputs,
+        "outputs": [{"name": "restored", "shape": image_shape, "dtype": dtype, "range": value_range}],
         "source": {"weights": Path(cfg.weights).name, "trained": {k: ckpt[k] for k in ("step", "run") if k in ckpt},
                    "code_version": code_version()},
         "license": LICENSE,

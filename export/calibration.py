@@ -62,7 +62,9 @@ def calibration_samples(folder: Path, level_map, size: tuple[int, int], max_imag
             yield np.ascontiguousarray(img, dtype=np.float32), level
 
 
-def to_layout(img: np.ndarray, nhwc: bool) -> np.ndarray:
-    """(H, W, 3) -> (1, H, W, 3) or (1, 3, H, W) float32."""
+def to_layout(img: np.ndarray, nhwc: bool, io: str = "float") -> np.ndarray:
+    """(H, W, 3) float in [0, 1] -> (1, H, W, 3) or (1, 3, H, W), float32 or (io "uint8") rounded uint8."""
     x = img[None] if nhwc else img.transpose(2, 0, 1)[None]
+    if io == "uint8":
+        return np.ascontiguousarray(np.clip(np.rint(x * 255.0), 0, 255), dtype=np.uint8)
     return np.ascontiguousarray(x, dtype=np.float32)

@@ -117,6 +117,8 @@ def convert(model, cfg: CoreMLConfig):
     c = cfg.common
     if c.nhwc:
         raise UserError("--nhwc is not used for Core ML (images are NCHW arrays or Core ML images); drop it")
+    if c.io != "float":
+        raise UserError("--io uint8 is not used for Core ML: use --image-io for camera pixel buffers (8-bit images)")
     spec = graph_spec(c)
     graph = build_graph(copy.deepcopy(model), spec)
     if cfg.image_io:

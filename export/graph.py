@@ -23,6 +23,7 @@ from runtimes.errors import UserError
 from train.model import LevelConv2d, LevelNet
 
 MODES = ("folded", "weights", "fixed")
+IO_TYPES = ("float", "uint8")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class GraphSpec:
         mode: folded, weights or fixed (see module docstring).
         level: the baked level in the user's unit (fixed mode only).
         nhwc: image input and output in (N, H, W, 3) layout instead of (N, 3, H, W).
+        io: "float" (float32 in [0, 1]) or "uint8" (0-255 in, rounded and clamped 0-255 out: camera bytes).
         shuffle: "pixel" (PixelShuffle) or "deconv" (the exact stride-2 transposed-conv replacement).
     """
 
@@ -40,12 +42,15 @@ class GraphSpec:
     level: float | None = None
     nhwc: bool = False
     shuffle: str = "pixel"
+    io: str = "float"
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise UserError(f"unknown level mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if (self.mode == "fixed") != (self.level is not None):
             raise UserError("--level-mode fixed needs --level L (and --level is only valid with fixed)")
+        if self.io not in IO_TYPES:
+            raise UserError(f"unknown --io {self.io!r}; choose one of {', '.join(IO_TYPES)}")
         if self.shuffle not in ("pixel", "deconv"):
             raise UserError(f"unknown shuffle {self.shuffle!r}; choose pixel or deconv")
 
@@ -104,6 +109,8 @@ class LevelGraph(nn.Module):
     def forward(self, image: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
         net = self.net
         x = image.permute(0, 3, 1, 2) if self.spec.nhwc else image
+        if self.spec.io == "uint8":
+            x = x.to(net.head.weight.dtype) * (1.0 / 255.0)
         s = None if self.spec.mode == "fixed" else net.strength(level)
         h, w = x.shape[-2:]
         feat = net.head(x)
@@ -118,6 +125,8 @@ class LevelGraph(nn.Module):
             y = self.shuffle(self._conv(net.conv_out, y, s))
         y = y[..., :h, :w]
         out = x + y if self.residual else y
+        if self.spec.io == "uint8":
+            out = torch.clamp(torch.round(out * 255.0), 0.0, 255.0).to(torch.uint8)
         return out.permute(0, 2, 3, 1) if self.spec.nhwc else out
 
 
@@ -140,7 +149,7 @@ def build_graph(net: LevelNet, spec: GraphSpec) -> LevelGraph:
 def sample_inputs(spec: GraphSpec, n: int = 1, h: int = 64, w: int = 64) -> tuple[torch.Tensor, ...]:
     """Example inputs for tracing: (image,) in fixed mode, else (image, level)."""
     shape = (n, h, w, 3) if spec.nhwc else (n, 3, h, w)
-    image = torch.rand(shape)
+    image = torch.randint(0, 256, shape, dtype=torch.uint8) if spec.io == "uint8" else torch.rand(shape)
     return (image,) if spec.mode == "fixed" else (image, torch.tensor([1.0]))
 
 
@@ -152,6 +161,6 @@ class Fp16Graph(nn.Module):
         self.inner = graph.half()
 
     def forward(self, image: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
-        if level is None:
-            return self.inner(image.half()).float()
-        return self.inner(image.half(), level.half()).float()
+        image = image if image.dtype == torch.uint8 else image.half()
+        out = self.inner(image) if level is None else self.inner(image, level.half())
+        return out if out.dtype == torch.uint8 else out.float()

@@ -32,7 +32,7 @@ def quantize_qdq(proto, model, c):
         raise UserError("INT8 needs --calibration IMAGE_DIR (a folder of representative images)")
     feeds = []
     for img, level in calibration_samples(c.calibration, model.level_map, CALIBRATION_SIZE):
-        feed = {"image": to_layout(img, c.nhwc)}
+        feed = {"image": to_layout(img, c.nhwc, c.io)}
         if c.level_mode != "fixed":
             import numpy as np
 

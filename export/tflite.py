@@ -115,7 +115,7 @@ def calibration_feeds(cfg: ExportConfig, model, sizes, sig_io: dict) -> dict:
         names = sig_io[signature_name(size)]["inputs"]
         feeds = []
         for img, level in calibration_samples(cfg.calibration, model.level_map, size):
-            feed = {names["image"]: to_layout(img, cfg.nhwc)}
+            feed = {names["image"]: to_layout(img, cfg.nhwc, cfg.io)}
             if "level" in names:
                 feed[names["level"]] = np.array([level], np.float32)
             feeds.append(feed)

@@ -41,7 +41,7 @@ def _calibrator(trt, cfg, model_meta: dict, cache: Path):
                 return None
             img, level = samples[self._i]
             self._i += 1
-            host = {"image": to_layout(img, nhwc), "level": np.array([level], np.float32)}
+            host = {"image": to_layout(img, nhwc, cfg.common.io), "level": np.array([level], np.float32)}
             ptrs = []
             for name in names:
                 arr = host[name]

@@ -107,7 +107,8 @@ def reference_outputs(model, degraded: np.ndarray, level: float) -> np.ndarray:
 
 
 def validate_artifact(model, run: Callable[[np.ndarray, float, tuple[int, int]], np.ndarray], precision: str,
-                      sizes: list[tuple[int, int]] | None = None, fixed_level: float | None = None) -> dict:
+                      sizes: list[tuple[int, int]] | None = None, fixed_level: float | None = None,
+                      io: str = "float") -> dict:
     """Compare an artifact with the reference.
 
     Args:
@@ -116,6 +117,8 @@ def validate_artifact(model, run: Callable[[np.ndarray, float, tuple[int, int]],
         precision: the artifact's precision (selects the tolerance).
         sizes: image sizes to check (one per TFLite signature); None checks one 256x256 crop.
         fixed_level: the baked level of a fixed-mode artifact.
+        io: "uint8" for 0-255 artifacts: the degraded input is rounded to 8 bits for both (what a camera
+            gives), and fp32 allows one code value of difference (rounding the output).
     Returns:
         The validation record (status passed/failed, per-check numbers, image source).
     """
@@ -123,13 +126,19 @@ def validate_artifact(model, run: Callable[[np.ndarray, float, tuple[int, int]],
 
     clean_full, source = reference_image()
     levels = validation_levels(model.level_map, fixed_level)
-    tol = TOLERANCES[precision]
+    tol = dict(TOLERANCES[precision])
+    if io == "uint8" and "max_abs_diff" in tol:
+        tol["max_abs_diff"] = 1.0 / 255.0 + tol["max_abs_diff"]
     checks = []
     for h, w in sizes or [DEFAULT_SIZE]:
         clean = fit(clean_full, h, w)
         for level in levels:
             degraded = degrade(clean, model.level_map.task, level, seed=image_seed(source)).astype(np.float32)
+            if io == "uint8":
+                degraded = np.clip(np.rint(degraded * 255.0), 0, 255).astype(np.float32) / 255.0
             ref = reference_outputs(model, degraded, level)
+            if io == "uint8":  # what the reference gives as bytes: clamped and rounded
+                ref = np.clip(np.rint(ref * 255.0), 0, 255).astype(np.float32) / 255.0
             out = np.asarray(run(degraded, level, (h, w)), dtype=np.float32)
             checks.append(_check(clean, ref, out, level, (h, w), model.level_map.strength(level) > 0))
     return _summarise(checks, levels, precision, tol, source)
@@ -163,13 +172,14 @@ def _summarise(checks: list[dict], levels: list[float], precision: str, tol: dic
 
 def validate_runner(model, runner, meta: dict, sizes: list[tuple[int, int]] | None = None) -> dict:
     """Validate through an entered `runtimes` Runner (image layout and level handling per the metadata)."""
-    nhwc = meta["layout"] == "NHWC"
+    from runtimes.artifact import decode_output, encode_image
 
     def run(img: np.ndarray, level: float, size) -> np.ndarray:
-        x = img[None] if nhwc else img.transpose(2, 0, 1)[None]
-        out = runner.run({"image": x, "level": np.array([level], np.float32)})["restored"][0]
-        return out if nhwc else out.transpose(1, 2, 0)
+        x = encode_image(meta, img.transpose(2, 0, 1)[None])
+        out = runner.run({"image": x, "level": np.array([level], np.float32)})["restored"]
+        return decode_output(meta, out)[0].transpose(1, 2, 0)
 
-    result = validate_artifact(model, run, meta["precision"], sizes=sizes, fixed_level=meta.get("fixed_level"))
+    result = validate_artifact(model, run, meta["precision"], sizes=sizes, fixed_level=meta.get("fixed_level"),
+                               io=meta.get("io", "float"))
     result["runtime"] = runner.name
     return result

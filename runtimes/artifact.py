@@ -25,14 +25,39 @@ def has_level_input(meta: dict) -> bool:
     return meta.get("level_mode") != "fixed"
 
 
+def image_dtype(meta: dict) -> str:
+    """'uint8' for artifacts exported with `--io uint8` (0-255 in and out), else 'float32' ([0, 1])."""
+    return "uint8" if meta.get("io") == "uint8" else "float32"
+
+
 def check_image(meta: dict, image: np.ndarray) -> np.ndarray:
-    """The image as contiguous float32, with a clear error for a wrong rank or channel count."""
-    arr = np.ascontiguousarray(image, dtype=np.float32)
+    """The image as a contiguous array of the artifact's type; a clear error for a wrong rank, channels or type."""
+    dtype = image_dtype(meta)
+    image = np.asarray(image)
+    if dtype == "uint8" and image.dtype != np.uint8:
+        raise UserError(f"this artifact takes uint8 images (0-255), got {image.dtype}; convert with "
+                        "runtimes.artifact.encode_image or export with --io float")
+    arr = np.ascontiguousarray(image, dtype=dtype)
     axis = 3 if layout(meta) == "NHWC" else 1
     if arr.ndim != 4 or arr.shape[axis] != 3:
         want = "(N, H, W, 3)" if axis == 3 else "(N, 3, H, W)"
-        raise UserError(f"image must be float32 {want} for this {layout(meta)} artifact, got shape {arr.shape}")
+        raise UserError(f"image must be {dtype} {want} for this {layout(meta)} artifact, got shape {arr.shape}")
     return arr
+
+
+def encode_image(meta: dict, image: np.ndarray) -> np.ndarray:
+    """A float32 image in [0, 1] (NCHW) as the artifact takes it: its layout and type (uint8: rounded 0-255)."""
+    x = image.transpose(0, 2, 3, 1) if layout(meta) == "NHWC" else image
+    if image_dtype(meta) == "uint8":
+        return np.ascontiguousarray(np.clip(np.rint(x * 255.0), 0, 255), dtype=np.uint8)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def decode_output(meta: dict, restored: np.ndarray) -> np.ndarray:
+    """The artifact's output as float32 NCHW in [0, 1] (the inverse of `encode_image`)."""
+    y = np.asarray(restored)
+    y = y.astype(np.float32) / 255.0 if y.dtype == np.uint8 else y.astype(np.float32, copy=False)
+    return y.transpose(0, 3, 1, 2) if layout(meta) == "NHWC" else y
 
 
 def check_level(meta: dict, level) -> np.ndarray | None:
@@ -63,7 +88,7 @@ def check_level(meta: dict, level) -> np.ndarray | None:
 def input_specs(meta: dict, height=None, width=None) -> list[TensorSpec]:
     """The artifact's input specs from its metadata (None for dynamic axes)."""
     shape = (None, height, width, 3) if layout(meta) == "NHWC" else (None, 3, height, width)
-    specs = [TensorSpec("image", shape, "float32")]
+    specs = [TensorSpec("image", shape, image_dtype(meta))]
     if has_level_input(meta):
         specs.append(TensorSpec("level", (1,), "float32"))
     return specs

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtimes.artifact import encode_image
 from runtimes.base import read_artifact_meta
 from runtimes.degrade import degrade, image_seed
 from runtimes.errors import UserError
@@ -215,7 +216,7 @@ def evaluate_latency(runner, sizes, levels, cfg: EvalConfig, progress=None) -> l
 def _timed_call(runner, image: np.ndarray, level: float, tiled: bool):
     if tiled:
         return lambda: restore(runner, image, level)
-    feeds = {"image": image.transpose(0, 2, 3, 1).copy() if runner.meta.get("layout") == "NHWC" else image}
+    feeds = {"image": encode_image(runner.meta, image)}
     if runner.meta.get("level_mode") != "fixed":
         feeds["level"] = np.array([level], np.float32)
     return lambda: runner.run(feeds)

@@ -125,7 +125,7 @@ class TensorRTRunner:
                            self._np_dtype(n).name) for n in self._inputs]
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Copy inputs to the GPU, execute, copy `restored` back (float32)."""
+        """Copy inputs to the GPU, execute, copy `restored` back (float32, or uint8 for `--io uint8` engines)."""
         if self._context is None:
             raise RuntimeError("TensorRTRunner.run called outside its `with` block")
         missing = set(self._inputs) - set(inputs)
@@ -135,6 +135,9 @@ class TensorRTRunner:
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         staged = []  # keep host arrays alive until the stream is synchronised
         for name in self._inputs:
+            if self._np_dtype(name) == np.uint8 and np.asarray(inputs[name]).dtype != np.uint8:
+                got = np.asarray(inputs[name]).dtype
+                raise UserError(f"input {name!r} of {self.path.name} is uint8 (0-255); got {got}")
             arr = np.ascontiguousarray(inputs[name], dtype=self._np_dtype(name))
             if not ctx.set_input_shape(name, tuple(arr.shape)):
                 raise UserError(f"input {name!r} shape {arr.shape} is outside the engine's optimisation profile")
@@ -154,4 +157,5 @@ class TensorRTRunner:
         _check(cudart, cudart.cudaStreamSynchronize(stream))
         del staged
         name = "restored" if "restored" in results else self._outputs[0]
-        return {"restored": results[name].astype(np.float32, copy=False)}
+        out = results[name]
+        return {"restored": out if out.dtype == np.uint8 else out.astype(np.float32, copy=False)}

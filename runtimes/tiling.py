@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtimes.artifact import decode_output, encode_image
 from runtimes.errors import UserError
 
 
@@ -186,13 +187,11 @@ def restore(runner, image: np.ndarray, level: float, tile: TileConfig | None = N
     Returns:
         (N, 3, H, W) float32.
     """
-    nhwc = runner.meta.get("layout", "NCHW") == "NHWC"
-    extra = {"level": np.asarray([level], np.float32)} if runner.meta.get("level_mode") != "fixed" else {}
+    meta = runner.meta
+    extra = {"level": np.asarray([level], np.float32)} if meta.get("level_mode") != "fixed" else {}
 
     def call(x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1) if nhwc else x, dtype=np.float32)
-        y = runner.run({"image": x, **extra})["restored"]
-        return y.transpose(0, 3, 1, 2) if nhwc else y
+        return decode_output(meta, runner.run({"image": encode_image(meta, x), **extra})["restored"])
 
     h, w = image.shape[-2:]
     cfg = plan_tiles(runner.meta, h, w, tile, max_pixels)
