@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.errors import UserError, require
+from runtimes.errors import require
 from runtimes.formats import meta_path
-from runtimes.trt_precision import PrecisionPlan
+from runtimes.images import atomic_write_bytes
+from runtimes.trt_precision import PrecisionPlan, build_serialized_engine
 
 
 def _calibrator(trt, cfg, model_meta: dict, cache: Path):
@@ -64,37 +65,14 @@ def _calibrator(trt, cfg, model_meta: dict, cache: Path):
 def build_engine(onnx_path: Path, cfg, plan: PrecisionPlan) -> str:
     """Build `<stem>.engine` (+ meta) next to the ONNX; returns a one-line note."""
     trt = require("tensorrt", "tensorrt")
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.strongly_typed else 0
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes()):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise UserError(f"TensorRT could not parse {onnx_path.name}: {errors}")
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, cfg.workspace_mib << 20)
-    for flag in plan.builder_flags:
-        config.set_flag(getattr(trt.BuilderFlag, flag))
-    if cfg.refit:
-        config.set_flag(trt.BuilderFlag.REFIT)
-    profile = builder.create_optimization_profile()
-    profile.set_shape("image", *cfg.shapes)
-    config.add_optimization_profile(profile)
     stem = onnx_path.name.removesuffix(".onnx")
     meta = json.loads(meta_path(onnx_path).read_text())
-    if plan.calibrator:
-        config.set_calibration_profile(profile)
-        config.int8_calibrator = _calibrator(trt, cfg, meta, onnx_path.with_name(stem + ".calib.cache"))
-    cache_path = onnx_path.with_name(stem + ".timing.cache")
-    cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
-    config.set_timing_cache(cache, ignore_mismatch=True)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise UserError(f"TensorRT failed to build an engine from {onnx_path.name} (see the TensorRT log above)")
+    calibrator = _calibrator(trt, cfg, meta, onnx_path.with_name(stem + ".calib.cache")) if plan.calibrator else None
+    cache = onnx_path.with_name(stem + ".timing.cache")
+    serialized = build_serialized_engine(trt, onnx_path, plan, cfg.shapes, cfg.workspace_mib, refit=cfg.refit,
+                                         calibrator=calibrator, timing_cache=cache)
     engine = onnx_path.with_name(stem + ".engine")
-    engine.write_bytes(bytes(serialized))
-    cache_path.write_bytes(bytes(config.get_timing_cache().serialize()))
+    atomic_write_bytes(engine, serialized)
     meta.update(artifact_format="tensorrt", tensorrt={**meta["tensorrt"], "built_with": trt.__version__},
                 validation={})
     meta["validation"] = _validate_engine(engine, meta, cfg.common.weights)

@@ -74,3 +74,52 @@ def plan_for(precision: str, version: str | None = None, engine_build: bool = Fa
     if engine_build:
         return PrecisionPlan(precision, major, "fp32", ("INT8", "FP16"), False, True, ("--int8", "--fp16"))
     return PrecisionPlan(precision, major, "int8-qdq", ("INT8", "FP16"), False, False, ("--int8", "--fp16"))
+
+
+def build_serialized_engine(trt, onnx_path, plan: PrecisionPlan, shapes, workspace_mib: int = 2048,
+                            refit: bool = False, calibrator=None, timing_cache=None) -> bytes:
+    """Parse the ONNX and build a serialized engine with TensorRT's builder API (one optimisation profile).
+
+    Shared by the exporter (`export/trt_engine.py`) and the on-device builder (`devices/jetson/engine.py`).
+
+    Args:
+        trt: the imported `tensorrt` module.
+        onnx_path: the project's TensorRT-ready ONNX (`pathlib.Path`).
+        plan: the precision plan (`plan_for`): builder flags, strongly typed or not.
+        shapes: (min, opt, max) shapes of the `image` input.
+        workspace_mib: builder workspace limit.
+        refit: build a refittable engine (weights mode).
+        calibrator: an INT8 calibrator for TensorRT 10's implicit INT8, or None.
+        timing_cache: a `pathlib.Path` to read the timing cache from and write it back to, or None.
+    Returns:
+        The serialized engine.
+    """
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.strongly_typed else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_path.read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise UserError(f"TensorRT could not parse {onnx_path.name}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    for flag in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    if refit:
+        config.set_flag(trt.BuilderFlag.REFIT)
+    profile = builder.create_optimization_profile()
+    profile.set_shape("image", *shapes)
+    config.add_optimization_profile(profile)
+    if calibrator is not None:
+        config.set_calibration_profile(profile)
+        config.int8_calibrator = calibrator
+    if timing_cache is not None:
+        cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
+        config.set_timing_cache(cache, ignore_mismatch=True)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise UserError(f"TensorRT failed to build an engine from {onnx_path.name} (see the TensorRT log above)")
+    if timing_cache is not None:
+        timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+    return bytes(serialized)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from runtimes.errors import UserError
 from runtimes.formats import meta_path
-from runtimes.trt_precision import PrecisionPlan, plan_for
+from runtimes.images import atomic_write_bytes
+from runtimes.trt_precision import PrecisionPlan, build_serialized_engine, plan_for
 
 
 def onnx_precision(meta: dict) -> str:
@@ -70,25 +71,7 @@ def build_with_python(onnx: Path, engine: Path, plan: PrecisionPlan, shapes, wor
         raise UserError("TensorRT's Python API is not importable: sudo apt install python3-libnvinfer (JetPack), "
                         "or build with trtexec (--trtexec)")
     t0 = time.perf_counter()
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.strongly_typed else 0
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx.read_bytes()):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise UserError(f"TensorRT could not parse {onnx.name}: {errors}")
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
-    for flag in plan.builder_flags:
-        config.set_flag(getattr(trt.BuilderFlag, flag))
-    profile = builder.create_optimization_profile()
-    profile.set_shape("image", *shapes)
-    config.add_optimization_profile(profile)
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise UserError(f"TensorRT failed to build an engine from {onnx.name} (see the TensorRT log above)")
-    engine.write_bytes(bytes(serialized))
+    atomic_write_bytes(engine, build_serialized_engine(trt, onnx, plan, shapes, workspace_mib))
     return time.perf_counter() - t0
 
 
@@ -97,5 +80,5 @@ def write_engine_meta(onnx_meta: dict, engine: Path, plan: PrecisionPlan, shapes
     meta = dict(onnx_meta, artifact_format="tensorrt", precision=plan.precision, validation={})
     meta["tensorrt"] = {**onnx_meta.get("tensorrt", {}), "built_with": built_with, "built_on": "device", "how": how,
                         "shapes": [list(s) for s in shapes], "flags": list(plan.trtexec_flags)}
-    meta_path(engine).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    atomic_write_bytes(meta_path(engine), (json.dumps(meta, indent=2, default=str) + "\n").encode())
     return meta
