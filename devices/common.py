@@ -29,17 +29,14 @@ from runtimes.bench_eval import (
     EvalConfig,
     ReferenceOutputs,
     artifact_format,
-    artifact_levels,
-    enter_runner,
-    evaluate_accuracy,
-    evaluate_latency,
+    bench_runner_record,
     load_images,
     y_only,
 )
 from runtimes.bench_report import SCHEMA, flat_rows, markdown_report, markdown_table, write_reports
 from runtimes.errors import UserError
 from runtimes.images import atomic_write_bytes
-from runtimes.latency import LatencyConfig, PeakMemory, machine_info, time_call
+from runtimes.latency import LatencyConfig, machine_info
 from runtimes.tiling import fixed_sizes
 
 STAND_IN = "stand-in: "
@@ -159,19 +156,8 @@ def bench_runner(runner, path: str | Path, images, cfg: EvalConfig, runtime: str
         **extra: more keys for the record.
     """
     path = Path(path)
-    meta = runner.meta
-    levels = artifact_levels(meta, cfg.levels)
-    with PeakMemory() as mem:
-        _, init_ms = time_call(lambda: enter_runner(runner, path))
-        try:
-            latency = evaluate_latency(runner, cfg.sizes, levels, cfg)
-            accuracy = evaluate_accuracy(runner, images, levels, meta["task"], ReferenceOutputs(None))
-        finally:
-            runner.__exit__(None, None, None)
-    rec = _record_head(path, meta, runner.name, cfg.threads, runtime)
-    rec.update(init_ms=init_ms, peak_memory_mb=mem.peak_mb, memory_method=mem.method, accuracy=accuracy,
-               latency=latency, **extra)
-    return rec
+    rec = bench_runner_record(runner, path, runner.meta, images, ReferenceOutputs(None), cfg)
+    return {**rec, "runtime": runtime, **extra}
 
 
 def _record_head(path: Path, meta: dict, runner_name: str, threads, runtime: str) -> dict:

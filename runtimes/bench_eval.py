@@ -226,6 +226,12 @@ def bench_artifact(path: str | Path, images, reference: ReferenceOutputs, cfg: E
     """Everything measured for one artifact, as a JSON-ready record (see docs/bench_schema.md)."""
     path = Path(path)
     runner, meta = load_runner(path, cfg.threads)
+    return bench_runner_record(runner, path, meta, images, reference, cfg, progress)
+
+
+def bench_runner_record(runner, path: Path, meta: dict, images, reference: ReferenceOutputs, cfg: EvalConfig,
+                        progress=None) -> dict:
+    """`bench_artifact` for an already constructed (not entered) runner: init, latency, accuracy, memory."""
     levels = artifact_levels(meta, cfg.levels)
     fmt = artifact_format(path, meta)
     with PeakMemory() as mem:
