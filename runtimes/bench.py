@@ -37,7 +37,7 @@ from runtimes.latency import LatencyConfig, machine_info
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 CBSD68 = REPO.parent / "shared" / "datasets" / "test" / "CBSD68"
-DEFAULT_WEIGHTS = "denoise-mobile"
+DEFAULT_WEIGHTS = ("denoise-mobile",)  # shipped weight sets the default job exports and benchmarks
 
 
 @dataclass(frozen=True)
@@ -155,45 +155,19 @@ def export_shipped(weights: Path, formats: list[str], out_dir: Path) -> list[Pat
     return artifacts
 
 
-def default_job(export_dir: Path) -> tuple[tuple[Path, ...], str]:
-    """Export the shipped weights to every runnable format; returns (artifacts, reference weights)."""
+def default_job(export_dir: Path) -> list[tuple[tuple[Path, ...], str]]:
+    """Export each shipped weight set to every runnable format; returns [(artifacts, reference weights)]."""
     require("torch", "train")
     from train.checkpoint import resolve_weights
 
-    weights = resolve_weights(DEFAULT_WEIGHTS)
     formats = runnable_formats()
     if not formats:
         raise UserError("no exporter/runtime stack is installed: pip install 'levelres[onnx]' (or [tflite])")
-    artifacts = _export_with_library(weights, formats, export_dir)
-    if artifacts is None:
-        artifacts = export_shipped(weights, formats, export_dir)
-    return tuple(artifacts), str(weights)
-
-
-def _export_with_library(weights: Path, formats: list[str], out_dir: Path) -> list[Path] | None:
-    """Export through `export.all.export_all(weights=, out_dir=[, formats=])` when that library function exists.
-
-    Returns:
-        The artifacts this machine can run, or None when `export.all` is absent or has another interface.
-    """
-    import inspect
-
-    from runtimes.formats import format_for_path
-
-    try:
-        from export.all import export_all
-    except ImportError:
-        return None
-    params = inspect.signature(export_all).parameters
-    if not {"weights", "out_dir"} <= set(params):
-        return None
-    kwargs = {"weights": str(weights), "out_dir": out_dir}
-    if "formats" in params:
-        kwargs["formats"] = tuple(formats)
-    results = export_all(**kwargs)
-    results = results.values() if isinstance(results, dict) else results
-    paths = [Path(getattr(r, "path", r)) for r in results]
-    return [p for p in paths if format_for_path(p).key in formats]
+    groups = []
+    for name in DEFAULT_WEIGHTS:
+        weights = resolve_weights(name)
+        groups.append((tuple(export_shipped(weights, formats, export_dir)), str(weights)))
+    return groups
 
 
 def _reference_usable(reference: str | None, tasks: set[str]) -> str | None:
@@ -221,25 +195,30 @@ def run_bench(cfg: BenchConfig) -> dict:
     """Benchmark every artifact; writes the reports and returns the JSON document."""
     if cfg.plots:
         require("matplotlib", "plots")
-    artifacts, reference = cfg.artifacts, cfg.reference
-    if not artifacts:
-        artifacts, shipped = default_job(cfg.export_dir)
-        reference = reference or shipped
-    metas = [read_artifact_meta(p) for p in artifacts]
-    levels = [artifact_levels(m, cfg.eval.levels) for m in metas]
+    if cfg.artifacts:
+        groups = [(tuple(cfg.artifacts), cfg.reference)]
+    else:
+        groups = [(arts, cfg.reference or ref) for arts, ref in default_job(cfg.export_dir)]
     image_dir = cfg.image_dir or default_image_dir()
     images = load_images(image_dir, cfg.max_images)
-    reference = _reference_usable(reference, {m["task"] for m in metas})
-    refs = ReferenceOutputs(reference, cfg.eval.threads)
-    ref_levels = sorted({lv for lvs in levels for lv in lvs})
-    work = sum(len(lv) * (len(cfg.eval.sizes) + len(images)) for lv in levels)
-    work += len(ref_levels) * len(images) if refs.available else 0
+    plan = []  # (artifacts, their levels, reference outputs)
+    for artifacts, reference in groups:
+        metas = [read_artifact_meta(p) for p in artifacts]
+        refs = ReferenceOutputs(_reference_usable(reference, {m["task"] for m in metas}), cfg.eval.threads)
+        plan.append((artifacts, [artifact_levels(m, cfg.eval.levels) for m in metas], refs))
+    work = 0
+    for _, levels, refs in plan:
+        work += sum(len(lv) * (len(cfg.eval.sizes) + len(images)) for lv in levels)
+        work += len({x for lv in levels for x in lv}) * len(images) if refs.available else 0
     records = []
     with _progress(work, cfg.progress) as bar:
-        refs.compute(images, ref_levels, bar)
-        for path in artifacts:
-            bar.set_postfix_str(Path(path).name)
-            records.append(bench_artifact(path, images, refs, cfg.eval, bar))
+        for artifacts, levels, refs in plan:
+            refs.compute(images, sorted({x for lv in levels for x in lv}), bar)
+            for path in artifacts:
+                bar.set_postfix_str(Path(path).name)
+                records.append(bench_artifact(path, images, refs, cfg.eval, bar))
+    references = [refs.weights for _, _, refs in plan]
+    reference = references[0] if len(references) == 1 else references
     doc = {
         "schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info(cfg.eval.threads),
         "config": {"images": _display(image_dir), "n_images": len(images), "levels": cfg.eval.levels,

@@ -104,18 +104,21 @@ def test_accuracy_with_torch_runner_and_tiling(tiny_ckpt, image_dir):
     assert tiled["tiled"] and tiled["parity_psnr"] > 35 and abs(tiled["psnr"] - whole["psnr"]) < 0.1
 
 
-def test_default_job_exports_and_benchmarks(tiny_ckpt, image_dir, tmp_path, monkeypatch):
+def test_default_job_exports_and_benchmarks(tiny_ckpt, random_ckpt, image_dir, tmp_path, monkeypatch):
+    """Each shipped weight set is exported and benchmarked against its own torch reference."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("export.onnx", reason="export.onnx is not importable yet")
-    monkeypatch.setattr(bench, "DEFAULT_WEIGHTS", str(tiny_ckpt))
+    other = random_ckpt(tmp_path / "other.safetensors", seed=7, out_gain=1.0)
+    monkeypatch.setattr(bench, "DEFAULT_WEIGHTS", (str(tiny_ckpt), str(other)))
     monkeypatch.setattr(bench, "runnable_formats", lambda: ["onnx"])
     ev = EvalConfig(levels=(25.0,), sizes=((32, 32),), latency=LatencyConfig(warmup=0, runs=1), threads=1)
     cfg = bench.BenchConfig(image_dir=image_dir, eval=ev, json_path=tmp_path / "b.json", max_images=1,
                             plots=False, export_dir=tmp_path / "art", progress=False)
     doc = bench.run_bench(cfg)
-    rec = doc["results"][0]
-    assert rec["name"] == "tiny.onnx" and (tmp_path / "art" / "tiny.onnx.meta.json").is_file()
-    assert doc["config"]["reference"] == str(tiny_ckpt) and rec["accuracy"][0]["parity_psnr"] > 60
+    assert [r["name"] for r in doc["results"]] == ["tiny.onnx", "other.onnx"]
+    assert (tmp_path / "art" / "tiny.onnx.meta.json").is_file()
+    assert doc["config"]["reference"] == [str(tiny_ckpt), str(other)]
+    assert all(r["accuracy"][0]["parity_psnr"] > 60 for r in doc["results"])  # each against its own weights
 
 
 @pytest.mark.parametrize("case,pattern", [
