@@ -158,18 +158,19 @@ def resolve_level(text: str, meta: dict, photo: Photo) -> tuple[float, str]:
 def tile_bytes_per_pixel(meta: dict) -> float:
     """Estimated activation bytes per pixel of a tile, from the architecture in the metadata.
 
-    Body at 1/r resolution (r = scale): about four live C-channel maps (6C for the affine form) and
-    the upsampling conv's r*r*T outputs (r*r*3 without a tail); full resolution: input, output and
-    residual (9 floats) and about four live T-channel maps. Times `ACTIVATION_SAFETY`. Measured peak
-    growth of one whole-frame run (512x512 and 1088x1920, ORT 1.32 / torch 2.13 on CPU): mobile
-    200 / 288-346 B/px against 726 estimated; fast 46 / 63 B/px against 120 estimated.
+    Body at 1/r resolution (r = scale): about four live C-channel maps (6C for the affine form), the
+    upsampling conv's r*r*T outputs (r*r*3 without a tail) and the (2r-1)^2-tap head's patch
+    workspace; full resolution: input, output and residual (9 floats) and about four live T-channel
+    maps. Times `ACTIVATION_SAFETY`. Measured peak growth of one whole-frame run (512x512 and
+    1088x1920, ORT 1.32 / torch 2.13 on CPU): mobile 200 / 288-346 B/px against 767 estimated;
+    fast 80 / 144 B/px against 223 estimated.
     """
     try:
         c, t, _, r = _arch(meta)
     except (KeyError, TypeError, ValueError):
         return float(FALLBACK_TILE_BYTES_PER_PIXEL)
     body = 6 * c if (meta.get("arch") or {}).get("form") == "affine" else 4 * c
-    floats = (body + r * r * (t or 3)) / (r * r) + 9 + 4 * t
+    floats = (body + r * r * (t or 3) + 3 * (2 * r - 1) ** 2) / (r * r) + 9 + 4 * t
     return 4.0 * floats * ACTIVATION_SAFETY
 
 
