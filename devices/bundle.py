@@ -29,7 +29,7 @@ TARGETS = ("jetson", "android", "ios")
 DEFAULT_PRECISION = {"jetson": "fp16", "android": "fp32", "ios": "fp16"}
 RUNNERS = {"jetson": ("runtimes.tensorrt", "runtimes.onnxruntime"), "android": ("runtimes.tflite",),
            "ios": ("runtimes.coreml",)}
-NEVER_SHIPPED = ("runtimes.torch_ref", "runtimes.bench_cpu")
+NEVER_SHIPPED = ("runtimes.torch_ref",)
 REQUIREMENTS = {
     "jetson": "numpy\npillow\nopencv-python-headless  # JPEG/SR degradations only\n"
               "cuda-python  # engine buffers; TensorRT itself comes with JetPack (python3-libnvinfer)\n"

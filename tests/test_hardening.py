@@ -99,7 +99,7 @@ CKPT_CLIS = {
     "runtimes.restore": ["{img}", "--model", "{W}", "--level", "25", "-o", "{O}/r.png"],
     "runtimes.bench": ["{onnx}", "--reference", "{W}", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32",
                        "--json", "{O}/b.json", "--no-plots", "--no-progress"],
-    "runtimes.bench_cpu": ["{W}", "--size", "32x32", "--json", "{O}/c.json", "--out-dir", "{O}/a"],
+    "export.bench_cpu": ["{W}", "--size", "32x32", "--json", "{O}/c.json", "--out-dir", "{O}/a"],
     "train": ["--task", "denoise", "--data", "{imgs}", "--out", "{O}/run", "--steps", "2", "--resume",
               "--no-progress", "--patch", "16", "--batch", "2"],
 }
@@ -131,7 +131,7 @@ LEVEL_CLIS = {  # {L}: the level under test
     "train": ["--task", "denoise", "--data", "{imgs}", "--out", "{O}/run", "--steps", "2", "--levels", "{L}",
               "--no-progress", "--patch", "16", "--batch", "2"],
     "export.onnx": ["--weights", "{ckpt}", "-o", "{O}", "--level-mode", "fixed", "--level", "{L}"],
-    "runtimes.bench_cpu": ["{ckpt}", "--size", "32x32", "--level", "{L}", "--json", "{O}/c.json", "--out-dir",
+    "export.bench_cpu": ["{ckpt}", "--size", "32x32", "--level", "{L}", "--json", "{O}/c.json", "--out-dir",
                            "{O}/a"],
 }
 OUTPUT_CLIS = {  # {U}: an output path under a plain file
@@ -147,7 +147,7 @@ OUTPUT_CLIS = {  # {U}: an output path under a plain file
     "export.tensorrt": ["--weights", "{ckpt}", "-o", "{U}"],
     "export.all": ["--weights", "{ckpt}", "-o", "{U}"],
     "export.bench_modes": ["--weights", "{ckpt}", "--size", "32x32", "-o", "{U}/m.json"],
-    "runtimes.bench_cpu": ["{ckpt}", "--size", "32x32", "--json", "{U}/c.json", "--out-dir", "{U}/a"],
+    "export.bench_cpu": ["{ckpt}", "--size", "32x32", "--json", "{U}/c.json", "--out-dir", "{U}/a"],
     "runtimes.autolevel_eval": ["--datasets", "{imgs}", "--json", "{U}/a.json"],
     "devices.jetson": ["--onnx", "{onnx}", "--local", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32",
                        "--runs", "1", "--json", "{U}/j.json"],
@@ -248,7 +248,7 @@ def test_unwritable_outputs(files, module, capsys, tmp_path):
 
 def _require_stack(module: str) -> None:
     needs = {"export.tflite": "litert_torch", "export.coreml": "coremltools", "runtimes.bench": "onnxruntime",
-             "runtimes.bench_cpu": "litert_torch", "export.bench_modes": "litert_torch",
+             "export.bench_cpu": "litert_torch", "export.bench_modes": "litert_torch",
              "devices.jetson": "onnxruntime"}
     if module in needs:
         pytest.importorskip(needs[module])

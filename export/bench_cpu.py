@@ -8,7 +8,7 @@ family. Parity is the PSNR of each output vs torch eager on the same input. Runs
 iterations each.
 
 Usage:
-    python -m runtimes.bench_cpu [MODEL ...] [--size 1080x1920] [--runs 3] [--threads N] [--json out/bench_cpu.json]
+    python -m export.bench_cpu [MODEL ...] [--size 1080x1920] [--runs 3] [--threads N] [--json out/bench_cpu.json]
 
 Each MODEL is a checkpoint (a path or a shipped name such as denoise-mobile) or a preset name
 (mobile, fast, ...: random weights; the rate does not depend on the values). Default: mobile fast.
@@ -199,7 +199,7 @@ def markdown(doc: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = CliParser(prog="python -m runtimes.bench_cpu", description=__doc__.splitlines()[0])
+    p = CliParser(prog="python -m export.bench_cpu", description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", default=["mobile", "fast"],
                    help="checkpoints or shipped names, or preset names for random weights (default: mobile fast)")
     p.add_argument("--size", type=parse_size, default=(1080, 1920), help="frame HxW (default 1080x1920)")

@@ -10,22 +10,8 @@ pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("litert_torch")
 
-from runtimes.bench_cpu import CpuBenchConfig, markdown, run_cpu_bench  # noqa: E402
+from export.bench_cpu import CpuBenchConfig, markdown, run_cpu_bench  # noqa: E402
 from runtimes.latency import LatencyConfig  # noqa: E402
-
-
-@pytest.fixture
-def calib_dir(tmp_path):
-    import numpy as np
-
-    from export.validate import synthetic_image
-    from runtimes.images import write_image
-
-    folder = tmp_path / "calib"
-    folder.mkdir()
-    for i in range(2):
-        write_image(folder / f"c{i}.png", np.roll(synthetic_image(32, 48), 7 * i, axis=1))
-    return folder
 
 
 def test_every_path_for_each_model(tmp_path, calib_dir):
