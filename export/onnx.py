@@ -133,11 +133,10 @@ def _short_validation(v: dict) -> dict:
 
 def validate_onnx(model, path: Path, meta: dict) -> dict:
     """Run the artifact with onnxruntime (CPU) against the reference."""
-    from export.validate import validate_runner
+    from export.validate import validate_with
     from runtimes.onnxruntime import OnnxRunner
 
-    with OnnxRunner(path, provider="cpu") as runner:
-        return validate_runner(model, runner, meta)
+    return validate_with(OnnxRunner(path, provider="cpu"), model, meta)
 
 
 def export_onnx(cfg: OnnxConfig) -> ExportResult:

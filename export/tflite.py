@@ -396,12 +396,12 @@ def embed_metadata(path: Path, meta: dict) -> None:
 
 def validate_tflite(model, path: Path, meta: dict, threads: int = 2) -> dict:
     """Run every signature with ai-edge-litert (XNNPACK) against the reference."""
-    from export.validate import validate_runner
+    from export.validate import validate_with
     from runtimes.tflite import TFLiteRunner
 
     sizes = [tuple(s["size"]) for s in meta["signatures"].values()]
-    with quiet(), TFLiteRunner(path, threads=threads) as runner:
-        return validate_runner(model, runner, meta, sizes=sizes)
+    with quiet():
+        return validate_with(TFLiteRunner(path, threads=threads), model, meta, sizes=sizes)
 
 
 def export_tflite(cfg: TFLiteConfig) -> ExportResult:
@@ -411,6 +411,9 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
         raise UserError(f"TFLite precision {c.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
     if not cfg.sizes:
         raise UserError("give at least one --size HxW")
+    if c.precision == "int8" and c.level_mode == "weights":
+        raise UserError("--precision int8 needs constant conv weights, but --level-mode weights computes them at "
+                        "run time; use --level-mode folded (the default) or fixed")
 
     def build(model, tmp: Path, meta: dict) -> list[Path]:
         meta["toolchain"] = versions("torch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")

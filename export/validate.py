@@ -48,6 +48,8 @@ def describe(result: dict) -> str:
     status = result.get("status", "not validated")
     if status not in ("passed", "failed"):
         return status
+    if "error" in result:
+        return f"validation {status} ({result['error']})"
     parts = [f"{len(result['checks'])} checks at levels {', '.join(f'{x:g}' for x in result['levels'])}"]
     if "max_abs_diff" in result:
         parts.append(f"max|diff| {result['max_abs_diff']:.2e}")
@@ -168,6 +170,22 @@ def _summarise(checks: list[dict], levels: list[float], precision: str, tol: dic
     return {"status": "passed" if ok else "failed", "precision": precision, "tolerance": tol, "image": source,
             "levels": levels, "max_abs_diff": worst_diff, "min_psnr_vs_reference": worst_psnr,
             "max_restoration_loss_db": worst_loss, "checks": checks}
+
+
+def validate_with(runner, model, meta: dict, sizes: list[tuple[int, int]] | None = None) -> dict:
+    """Enter a (not yet entered) runner and validate through it; a runtime that cannot load or run the
+    artifact is a failed validation with the runtime's first error line, not a crash."""
+    from runtimes.errors import UserError
+
+    try:
+        with runner:
+            return validate_runner(model, runner, meta, sizes)
+    except UserError:
+        raise
+    except Exception as exc:  # each runtime raises its own types for graphs it cannot prepare
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()
+        return {"status": "failed", "error": f"{getattr(runner, 'name', 'the runtime')} cannot run it: {first}",
+                "precision": meta.get("precision")}
 
 
 def validate_runner(model, runner, meta: dict, sizes: list[tuple[int, int]] | None = None) -> dict:

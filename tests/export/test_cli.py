@@ -50,6 +50,32 @@ def test_int8_needs_calibration(tiny_ckpt, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_int8_with_runtime_weights_is_refused(tiny_ckpt, calib_dir, tmp_path, capsys):
+    pytest.importorskip("litert_torch")
+    args = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--level-mode", "weights", "--precision", "int8",
+            "--calibration", str(calib_dir), "--size", "32x32"]
+    _one_line_error(*_run(export_tflite_mod, args, capsys), "needs constant conv weights")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_runtime_that_cannot_load_the_artifact_fails_validation(tiny_ckpt):
+    from export.validate import describe, validate_with
+    from train.checkpoint import load_checkpoint
+
+    class Broken:
+        name = "fake-runtime"
+
+        def __enter__(self):
+            raise RuntimeError("kernels/conv.cc:390 zero_point != 0\nNode number 9 (CONV_2D) failed to prepare.")
+
+        def __exit__(self, *exc):
+            return None
+
+    model, _ = load_checkpoint(tiny_ckpt)
+    result = validate_with(Broken(), model, {"precision": "int8", "layout": "NCHW"})
+    assert result["status"] == "failed" and "CONV_2D) failed to prepare" in describe(result)
+
+
 def test_malformed_sizes_and_shapes(tiny_ckpt, tmp_path, capsys):
     _one_line_error(*_run(export_tflite_mod, ["--weights", str(tiny_ckpt), "--size", "720by1280"], capsys),
                     "malformed size")
