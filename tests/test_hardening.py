@@ -185,8 +185,9 @@ def test_bad_checkpoints(files, module, case, capsys, tmp_path):
 
         def prepare():
             run.mkdir(parents=True)
-            if case != "missing":
+            if case != "missing":  # both files --resume reads
                 shutil.copy(Path(files["d"]) / CKPTS[case], run / "last.safetensors")
+                shutil.copy(Path(files["d"]) / CKPTS[case], run / "last.state.safetensors")
         err = _check_with(module, template, subs, capsys, tmp_path, prepare)
     else:
         _require_stack(module)
