@@ -111,6 +111,9 @@ ARTIFACT_CLIS = {
                        "--no-plots", "--no-progress"],
     "devices.jetson": ["--onnx", "{A}", "--local", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32",
                        "--runs", "1", "--json", "{O}/j.json"],
+    "devices.android": ["--tflite", "{A}", "--local", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32",
+                        "--runs", "1", "--json", "{O}/a.json"],
+    "devices.ios": ["--mlpackage", "{A}", "--local", "--set", "{imgs}", "--levels", "25", "--json", "{O}/i.json"],
 }
 IMAGE_DIR_CLIS = {  # {S}: an image folder holding a truncated image, or an empty folder
     "train.evaluate": ["--weights", "{ckpt}", "--set", "{S}", "--levels", "25", "--json", "{O}/e.json"],
@@ -215,8 +218,6 @@ def test_bad_artifacts(files, module, case, capsys, tmp_path):
     pytest.importorskip("onnxruntime")
     if case in ("truncated-tflite", "foreign-meta"):
         pytest.importorskip("ai_edge_litert")
-        if module == "devices.jetson":
-            pytest.skip("the Jetson script takes ONNX only")
     _check(module, ARTIFACT_CLIS[module], {**files, "A": str(Path(files["d"]) / ARTIFACTS[case])}, capsys, tmp_path)
 
 
