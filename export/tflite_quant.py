@@ -1,0 +1,275 @@
+"""TFLite quantization: dynamic-range and full-integer int8 by ai-edge-quantizer, on the float model.
+
+Full integer keeps the level path in float so level 0 stays exact: the strength ops and everything
+after the last conv are named into `FLOAT_SCOPE`; ReLU is folded into the convs where that is exact;
+weights are rounded to the quantizer's per-channel grid with bias correction; calibration keeps the
+true min/max over every level (DESIGN: a clamped strength range was the first int8 failure).
+
+Usage:
+    quantized = quantize(float_flatbuffer, "int8", feeds)   # feeds: export.tflite.calibration_feeds(...)
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from export.base import quiet
+from runtimes.errors import UserError, require
+
+
+def quantize(flatbuffer: bytes, precision: str, calibration: dict | None = None) -> bytes:
+    """Apply ai-edge-quantizer: fp16 weights, int8 dynamic range, or full int8 (calibrated, see `int8_model`)."""
+    if precision == "fp32":
+        return flatbuffer
+    if precision == "int8":
+        return int8_model(flatbuffer, calibration)
+    require("ai_edge_quantizer", "tflite")
+    from ai_edge_quantizer import quantizer, recipe
+
+    q = quantizer.Quantizer(bytearray(flatbuffer))
+    if precision == "fp16":
+        q.add_weight_only_config(".*", recipe.TFLOperationName.ALL_SUPPORTED, 16,
+                                 algorithm_key=recipe.AlgorithmName.FLOAT_CASTING)
+    else:
+        q.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+    with quiet():
+        return bytes(q.quantize(enable_progress_report=False).quantized_model)
+
+
+FLOAT_SCOPE = "levelres_float/"  # prefix of op outputs that full-int8 models keep in float
+_NO_QUANTIZE = {"algorithm_key": "no_quantize",
+                "op_config": {"compute_precision": "FLOAT", "explicit_dequantize": False}}
+
+
+def int8_recipe() -> list:
+    """int8 weights and activations; float32 I/O and float for the ops under `FLOAT_SCOPE`."""
+    from ai_edge_quantizer import recipe
+
+    rc = recipe.static_wi8_ai8()
+    for op in ("INPUT", "OUTPUT"):  # keep float32 I/O (image, level, restored); quantize inside
+        rc.append({"regex": ".*", "operation": op, **copy.deepcopy(_NO_QUANTIZE)})
+    rc.append({"regex": "^" + FLOAT_SCOPE, "operation": "*", **copy.deepcopy(_NO_QUANTIZE)})
+    return rc
+
+
+def int8_model(flatbuffer: bytes, calibration: dict | None) -> bytes:
+    """Full-integer model: every conv int8 (per-channel weights, per-tensor activations).
+
+    The float model is first prepared (`prepare_int8`); activation ranges are the min/max over all
+    calibration samples (ai-edge-quantizer's default is a moving average that forgets most of a small
+    calibration set: with the neutral level first, the level input's range ended at 5 instead of the
+    maximum training level, clamping every strength to 0.07).
+    """
+    require("ai_edge_quantizer", "tflite")
+    from ai_edge_quantizer import calibrator, quantizer, recipe_manager
+    from ai_edge_quantizer.utils import qsv_utils
+
+    if not calibration or not all(calibration.values()):
+        raise UserError("INT8 needs calibration samples for every signature (--calibration IMAGE_DIR)")
+    flat = prepare_int8(flatbuffer, calibration)
+    rc = int8_recipe()
+    manager = recipe_manager.RecipeManager()
+    manager.load_quantization_recipe(rc)
+    q = quantizer.Quantizer(bytearray(flat))
+    q.load_quantization_recipe(rc)
+    with quiet():
+        cal = calibrator.Calibrator(flat, num_threads=2, qsv_update_func=qsv_utils.min_max_update)
+        cal.calibrate(calibration, manager)
+        qsvs = cal.get_model_qsvs()
+        del cal
+        return bytes(q.quantize(qsvs, enable_progress_report=False).quantized_model)
+
+
+def prepare_int8(flatbuffer: bytes, calibration: dict) -> bytes:
+    """The float model rewritten for full-integer quantization (in float: the same function, int8-grid weights).
+
+    - ReLU moves into the conv before it where that is exact: relu(s * conv) = s * relu(conv) for the
+      strength s >= 0 (every valid level), relu(shuffle(conv)) = shuffle(relu(conv)) for the one-hot
+      transposed conv. The conv's int8 output then spends its range on the values that survive.
+    - The strength path (scalar ops fed by the level input) and the ops after the last conv (the
+      level-scaled residual added to the float input image) are named into `FLOAT_SCOPE`: level 0
+      returns the input exactly and the skip path is not quantized (3-channel ops: cheap).
+      The level convs' int8 Mul gets the strength quantized over its calibrated range (neutral..max level).
+    - Weights are rounded here to the per-channel int8 grid the quantizer uses, and each conv's bias
+      absorbs the rounding's mean effect on its output over the calibration inputs (bias correction).
+    """
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    means = _conv_input_means(flatbuffer, calibration)
+    model = fbu.read_model_from_bytearray(bytearray(flatbuffer))
+    for g in model.subgraphs:
+        _fold_relu(model, g)
+        _name_float_ops(model, g)
+    _correct_biases(model, means)
+    return bytes(fbu.convert_object_to_bytearray(model))
+
+
+def _ops():
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema.BuiltinOperator, schema.ActivationFunctionType
+
+
+def _code(model, op) -> int:
+    oc = model.operatorCodes[op.opcodeIndex]
+    return max(oc.builtinCode, oc.deprecatedBuiltinCode)
+
+
+def _size(g, t: int) -> int:
+    shape = g.tensors[t].shape
+    return int(np.prod(shape)) if shape is not None else 0
+
+
+def _const(model, g, t: int) -> np.ndarray | None:
+    """A constant float32 tensor's value, else None."""
+    tensor = g.tensors[t]
+    data = model.buffers[tensor.buffer].data if tensor.buffer < len(model.buffers) else None
+    if data is None or len(data) == 0 or tensor.type != 0:  # 0: FLOAT32
+        return None
+    return np.frombuffer(bytes(data), np.float32).reshape(tensor.shape)
+
+
+def _wiring(g) -> tuple[dict, dict]:
+    producer, consumers = {}, {}
+    for i, op in enumerate(g.operators):
+        for t in op.outputs:
+            producer[t] = i
+        for t in op.inputs:
+            if t >= 0:
+                consumers.setdefault(t, []).append(i)
+    return producer, consumers
+
+
+def _strength_tensors(model, g) -> tuple[set, list]:
+    """Tensors computed from the level input alone (scalars) and the ops computing them."""
+    tensors = {t for t in g.inputs if _size(g, t) == 1}
+    ops = []
+    for op in g.operators:
+        if any(t in tensors for t in op.inputs) and all(_size(g, t) == 1 for t in op.outputs):
+            tensors.update(op.outputs)
+            ops.append(op)
+    return tensors, ops
+
+
+def _fold_relu(model, g) -> None:
+    op_codes, act = _ops()
+    producer, consumers = _wiring(g)
+    strength, _ = _strength_tensors(model, g)
+
+    def fold(t: int) -> None:  # the conv producing t (its only use) gets a fused ReLU
+        p = producer.get(t)
+        if p is None or len(consumers.get(t, [])) != 1:
+            return
+        conv = g.operators[p]
+        if _code(model, conv) == op_codes.CONV_2D and conv.builtinOptions.fusedActivationFunction == act.NONE:
+            conv.builtinOptions.fusedActivationFunction = act.RELU
+
+    for op in g.operators:
+        code = _code(model, op)
+        if code == op_codes.MUL and op.builtinOptions.fusedActivationFunction == act.RELU:
+            others = [t for t in op.inputs if t not in strength]
+            if len(others) == 1 and len(op.inputs) == 2:
+                fold(others[0])
+        elif code == op_codes.RELU and op.inputs[0] in producer:
+            shuffle = g.operators[producer[op.inputs[0]]]
+            if _code(model, shuffle) == op_codes.TRANSPOSE_CONV and _one_hot(model, g, shuffle):
+                fold(shuffle.inputs[2])
+
+
+def _one_hot(model, g, op) -> bool:
+    """A transposed conv that only moves values (stride = kernel, 0/1 weights, one input per output, no bias)."""
+    w = _const(model, g, op.inputs[1])
+    if w is None or w.ndim != 4:
+        return False
+    opts = op.builtinOptions
+    if (opts.strideH, opts.strideW) != w.shape[1:3] or not np.isin(w, (0.0, 1.0)).all() or w.sum(-1).max() > 1:
+        return False
+    if len(op.inputs) > 3 and op.inputs[3] >= 0:
+        b = _const(model, g, op.inputs[3])
+        return b is not None and not b.any()
+    return True
+
+
+def _name_float_ops(model, g) -> None:
+    op_codes, _ = _ops()
+    convs = [i for i, op in enumerate(g.operators) if _code(model, op) == op_codes.CONV_2D]
+    _, strength_ops = _strength_tensors(model, g)
+    tail = g.operators[convs[-1] + 1:] if convs else []
+    for op in [*strength_ops, *tail]:
+        for t in op.outputs:
+            name = _name(g.tensors[t])
+            if not name.startswith(FLOAT_SCOPE):
+                g.tensors[t].name = (FLOAT_SCOPE + name).encode()
+
+
+def _name(tensor) -> str:
+    name = tensor.name
+    return name.decode() if isinstance(name, bytes) else (name or "")
+
+
+def _int8_convs(model, g) -> list[int]:
+    """Indices of the convs with constant float weights and bias (the ones bias correction applies to)."""
+    op_codes, _ = _ops()
+    return [i for i, op in enumerate(g.operators)
+            if _code(model, op) == op_codes.CONV_2D and len(op.inputs) > 2 and op.inputs[2] >= 0
+            and _const(model, g, op.inputs[1]) is not None and _const(model, g, op.inputs[2]) is not None]
+
+
+def _conv_input_means(flatbuffer: bytes, calibration: dict) -> dict:
+    """(subgraph, op index) -> per-channel mean of the conv's input over the signature's calibration feeds."""
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    model = fbu.read_model_from_bytearray(bytearray(flatbuffer))
+    with quiet():
+        interp = Interpreter(model_content=flatbuffer, experimental_preserve_all_tensors=True, num_threads=2)
+    means = {}
+    for sig in model.signatureDefs or []:
+        key = sig.signatureKey.decode() if isinstance(sig.signatureKey, bytes) else sig.signatureKey
+        feeds, gi = calibration.get(key) or [], sig.subgraphIndex
+        g = model.subgraphs[gi]
+        convs = _int8_convs(model, g)
+        runner = interp.get_signature_runner(key)
+        sums = {i: 0.0 for i in convs}
+        for feed in feeds:
+            runner(**feed)
+            for i in convs:
+                x = interp.get_tensor(g.operators[i].inputs[0], gi)
+                sums[i] = sums[i] + x.reshape(-1, x.shape[-1]).mean(0, dtype=np.float64)
+        means.update({(gi, i): s / len(feeds) for i, s in sums.items() if feeds})
+    return means
+
+
+def _correct_biases(model, means: dict) -> None:
+    from ai_edge_litert import schema_py_generated as schema
+
+    rounded = {}
+    for (gi, i), mean in means.items():
+        g = model.subgraphs[gi]
+        op = g.operators[i]
+        w, b = _const(model, g, op.inputs[1]), _const(model, g, op.inputs[2])
+        if w.ndim != 4 or mean.shape != (w.shape[-1],) or b.shape != (w.shape[0],):
+            continue
+        wq = _int8_grid(w)
+        b = (b - ((wq - w).astype(np.float64) * mean).sum(axis=(1, 2, 3))).astype(np.float32)
+        rounded[g.tensors[op.inputs[1]].buffer] = wq
+        buf = schema.BufferT()  # a buffer of its own: equal constants may share one
+        buf.data = np.frombuffer(b.tobytes(), np.uint8)
+        model.buffers.append(buf)
+        if sum(o.inputs.count(op.inputs[2]) for o in g.operators) > 1:  # a tensor of its own, too
+            bias = copy.deepcopy(g.tensors[op.inputs[2]])
+            bias.name = _name(bias) + f"/corrected_{gi}_{i}"
+            g.tensors.append(bias)
+            op.inputs[2] = len(g.tensors) - 1
+        g.tensors[op.inputs[2]].buffer = len(model.buffers) - 1
+    for index, wq in rounded.items():
+        model.buffers[index].data = np.frombuffer(wq.tobytes(), np.uint8)
+
+
+def _int8_grid(w: np.ndarray) -> np.ndarray:
+    """Weights (O, kh, kw, I) rounded to symmetric per-output-channel int8 (scale max|w| / 127)."""
+    scale = np.abs(w).reshape(len(w), -1).max(axis=1) / 127.0
+    scale = np.where(scale > 0, scale, 1.0).reshape(-1, 1, 1, 1)
+    return (np.clip(np.round(w / scale), -127, 127) * scale).astype(np.float32)
