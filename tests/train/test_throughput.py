@@ -1,0 +1,20 @@
+"""The side-by-side training-throughput benchmark runs end to end (rates are not asserted: machines are noisy)."""
+
+import pytest
+
+pytest.importorskip("torch")
+
+from runtimes.errors import UserError  # noqa: E402
+from train.throughput import ThroughputConfig, main, measure_throughput  # noqa: E402
+
+
+def test_both_loops_run_and_are_reported(tmp_path, capsys):
+    rec = measure_throughput(ThroughputConfig("tiny", "denoise", steps=2, warmup=1, batch=2, patch=32, device="cpu"))
+    assert rec["reference_steps_per_s"] > 0 and rec["trainer_steps_per_s"] > 0
+    assert rec["ratio"] == pytest.approx(rec["trainer_steps_per_s"] / rec["reference_steps_per_s"])
+    assert rec["batch"] == "4 levels x 2 crops of 32x32"
+    assert main(["--preset", "tiny", "--task", "dejpeg", "--steps", "1", "--warmup", "0", "--batch", "1", "--patch",
+                 "16", "--device", "cpu", "--json", str(tmp_path / "t.json")]) == 0
+    assert (tmp_path / "t.json").is_file() and "ratio" in capsys.readouterr().out
+    with pytest.raises(UserError, match="unknown preset"):
+        measure_throughput(ThroughputConfig("huge"))

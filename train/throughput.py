@@ -1,0 +1,146 @@
+"""Training throughput side by side: the trainer's step against a plain reference loop, in one run.
+
+Both loops train the same preset on the same batches (k training levels x B crops of P x P, already
+on the device, so data loading is not timed) for `steps` steps after `warmup` untimed steps. Each
+loop is timed with a device synchronisation at both ends.
+    reference  fp32, NCHW, eager; the same loss and Adam step (what a first training script does)
+    trainer    `Trainer.train_step` as configured: bf16 autocast, channels_last and torch.compile on CUDA
+It prints steps/s for each and their ratio. The target for the paper preset on an H100 is >= 2x a
+reference loop's 66 steps/s. This is a benchmark, not a test; on a CPU it only shows that it runs.
+
+Usage:
+    python -m train.throughput --preset paper --steps 200 --warmup 30 [--batch 16] [--patch 96]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from runtimes.errors import CliParser, UserError, run_cli
+from train.data import add_noise_torch
+from train.model import PRESETS, build_model
+from train.trainer import TrainConfig, Trainer
+
+
+@dataclass(frozen=True)
+class ThroughputConfig:
+    """One side-by-side measurement.
+
+    Attributes:
+        preset: model preset.
+        task: degradation task (its default training levels).
+        steps: timed steps per loop.
+        warmup: untimed steps per loop (compilation happens here).
+        batch: clean crops per step (each seen at every level).
+        patch: crop size.
+        device: None picks CUDA when available.
+    """
+
+    preset: str = "paper"
+    task: str = "denoise"
+    steps: int = 100
+    warmup: int = 20
+    batch: int = 16
+    patch: int = 96
+    device: str | None = None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(step, n: int, warmup: int, device: torch.device) -> float:
+    """Steps per second of `step()` over `n` calls after `warmup` calls."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    _sync(device)
+    return n / (time.perf_counter() - t0)
+
+
+def _synthetic_photos(folder: Path, size: int, count: int = 4) -> None:
+    from runtimes.images import write_image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(count):
+        base = np.stack([np.sin(6 * xx + i), np.cos(5 * yy - i), xx * yy], axis=2)
+        img = np.clip(0.5 + 0.4 * base + 0.05 * rng.standard_normal(base.shape), 0, 1)
+        write_image(folder / f"p{i}.png", img)
+
+
+def measure_throughput(cfg: ThroughputConfig) -> dict:
+    """Steps/s of the reference loop and of the trainer's step; returns a JSON-ready record."""
+    if cfg.preset not in PRESETS:
+        raise UserError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        _synthetic_photos(Path(tmp), cfg.patch + 8)
+        tcfg = TrainConfig(task=cfg.task, data=tmp, out=str(Path(tmp) / "run"), preset=cfg.preset, steps=10**9,
+                           batch=cfg.batch, patch=cfg.patch, workers=0, device=cfg.device, progress=False)
+        trainer = Trainer(tcfg)
+        batch = tuple(torch.as_tensor(x) for x in trainer.batches[0])
+        device = trainer.device
+        fast = _timed(lambda: trainer.train_step(batch), cfg.steps, cfg.warmup, device)
+        ref_rate = _reference_rate(trainer, batch, cfg)
+    return {"preset": cfg.preset, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "batch": f"{len(trainer.levels)} levels x {cfg.batch} crops of {cfg.patch}x{cfg.patch}",
+            "steps": cfg.steps, "warmup": cfg.warmup, "reference_steps_per_s": ref_rate,
+            "trainer_steps_per_s": fast, "ratio": fast / ref_rate, "torch": torch.__version__}
+
+
+def _reference_rate(trainer: Trainer, batch, cfg: ThroughputConfig) -> float:
+    """The plain loop: fp32, NCHW, eager, the trainer's loss, Adam."""
+    device = trainer.device
+    model = build_model(trainer.model.cfg, trainer.level_map).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=trainer.cfg.lr)
+    clean, deg, levels = (t.to(device) for t in batch)
+    target = clean.repeat(len(trainer.levels), 1, 1, 1)
+
+    def step():
+        x = add_noise_torch(target, levels, 0, 0, 0) if trainer.cfg.task == "denoise" else deg  # as the trainer
+        out = model(x, levels)
+        loss = trainer.loss(out, target, levels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return _timed(step, cfg.steps, cfg.warmup, device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = CliParser(prog="python -m train.throughput", description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)} (default paper)")
+    p.add_argument("--task", default="denoise", choices=("denoise", "dejpeg", "sr"))
+    p.add_argument("--steps", type=int, default=100, help="timed steps per loop (default 100)")
+    p.add_argument("--warmup", type=int, default=20, help="untimed steps per loop (default 20)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--patch", type=int, default=96)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--json", type=Path, default=None, help="also write the record here")
+    a = p.parse_args(argv)
+    if min(a.steps, a.batch, a.patch) < 1 or a.warmup < 0:
+        raise UserError("--steps, --batch and --patch must be positive, --warmup >= 0")
+    rec = measure_throughput(ThroughputConfig(a.preset, a.task, a.steps, a.warmup, a.batch, a.patch, a.device))
+    print(f"{rec['preset']} on {rec['device']} ({rec['batch']}): reference {rec['reference_steps_per_s']:.1f} "
+          f"steps/s, trainer {rec['trainer_steps_per_s']:.1f} steps/s, ratio {rec['ratio']:.2f}")
+    if a.json:
+        from runtimes.images import atomic_write_bytes
+
+        atomic_write_bytes(a.json, (json.dumps(rec, indent=1) + "\n").encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
