@@ -37,7 +37,7 @@ from runtimes.latency import LatencyConfig, machine_info
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 CBSD68 = REPO.parent / "shared" / "datasets" / "test" / "CBSD68"
-DEFAULT_WEIGHTS = ("denoise-mobile",)  # shipped weight sets the default job exports and benchmarks
+DEFAULT_WEIGHTS = ("denoise-mobile", "denoise-fast")  # shipped weight sets the default job exports and benchmarks
 
 
 @dataclass(frozen=True)
