@@ -8,7 +8,6 @@ from tests.conftest import dataset  # noqa: E402
 from train.checkpoint import load_checkpoint, read_meta, resolve_weights  # noqa: E402
 from train.evaluate import evaluate_model, load_eval_set  # noqa: E402
 
-
 SHIPPED = {"denoise-mobile": (200_000, 100), "denoise-fast": (250_000, 30)}  # name: (max params, max GMAC/1080p)
 
 
