@@ -140,7 +140,7 @@ def run(weights: list[str], data: str, levels: list[float], json_path: str | Non
     if json_path:
         payload = results[0] if len(results) == 1 else {"compare": [dict(r, weights=str(w))
                                                                     for r, w in zip(results, weights, strict=True)]}
-        payload = {**payload, "set": str(data)}
+        payload = {**payload, "set": Path(data).name}  # the set's name, not a machine path
         atomic_write_bytes(json_path, (json.dumps(payload, indent=2) + "\n").encode())
     return results
 
