@@ -1,4 +1,4 @@
-"""The shipped weights load, keep level 0 exact, and restore real images (CBSD68)."""
+"""The shipped weights load, keep level 0 exact, and restore real images better than their degraded input."""
 
 import pytest
 
@@ -8,26 +8,31 @@ from tests.conftest import dataset  # noqa: E402
 from train.checkpoint import load_checkpoint, read_meta, resolve_weights  # noqa: E402
 from train.evaluate import evaluate_model, load_eval_set  # noqa: E402
 
-SHIPPED = {"denoise-mobile": (200_000, 100), "denoise-fast": (250_000, 30)}  # name: (max params, max GMAC/1080p)
+# name: (task, training levels, max params, max GMAC per 1080p, evaluation set, neutral level, (level, min gain dB))
+SHIPPED = {
+    "denoise-mobile": ("denoise", [15.0, 35.0, 55.0, 75.0], 200_000, 100, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
+    "denoise-fast": ("denoise", [15.0, 35.0, 55.0, 75.0], 250_000, 30, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
+    "dejpeg-fast": ("dejpeg", [10.0, 30.0, 50.0, 80.0], 250_000, 30, "LIVE1_color", 100, ((10, 0.1), (30, 0.1))),
+}
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))
-def test_shipped_denoiser_metadata(name):
+def test_shipped_metadata(name):
+    task, levels, max_params, max_gmac, test_set, _, _ = SHIPPED[name]
     meta = read_meta(resolve_weights(name))
-    assert meta["task"] == "denoise" and meta["level_map"]["train_levels"] == [15.0, 35.0, 55.0, 75.0]
-    max_params, max_gmac = SHIPPED[name]
+    assert meta["task"] == task and meta["level_map"]["train_levels"] == levels
     assert meta["params"] <= max_params and meta["gmac_1080p"] <= max_gmac
-    assert meta["evaluation"]["set"] == "CBSD68" and meta["evaluation"]["images"] == 68
+    assert meta["evaluation"]["set"] == test_set and meta["evaluation"]["images"] > 0
 
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", list(SHIPPED))
-def test_shipped_denoiser_on_cbsd68(name):
-    folder = dataset("test/CBSD68")
+def test_shipped_restores_real_images(name):
+    task, _, _, _, test_set, neutral, checks = SHIPPED[name]
     model, _ = load_checkpoint(name)
-    images = load_eval_set(folder)[:3]
-    res = evaluate_model(model, images, [0, 25, 75], with_ssim=False)
+    images = load_eval_set(dataset(f"test/{test_set}"))[:3]
+    res = evaluate_model(model, images, [neutral, *(lv for lv, _ in checks)], with_ssim=False)
     rows = {r["level"]: r for r in res["rows"]}
-    assert rows[0]["psnr"] == 100.0  # level 0 returns the input exactly
-    for lv in (25, 75):
-        assert rows[lv]["psnr"] > rows[lv]["input_psnr"] + 5
+    assert rows[neutral]["psnr"] == rows[neutral]["input_psnr"]  # the neutral level returns its input exactly
+    for lv, gain in checks:
+        assert rows[lv]["psnr"] > rows[lv]["input_psnr"] + gain
