@@ -11,6 +11,18 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
 SAMPLES = ROOT / "samples"
 
+# Prelude of a subprocess script in which `import torch` fails (what a Jetson or phone host without torch sees).
+BLOCK_TORCH = """
+import importlib, pkgutil, sys
+
+class BlockTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked for this test")
+
+sys.meta_path.insert(0, BlockTorch())
+"""
+
 
 def dataset(rel: str) -> Path:
     """A benchmark folder, or skip the test with the reason."""

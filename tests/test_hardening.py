@@ -166,50 +166,37 @@ def _run(module: str, template: list[str], subs: dict[str, str], capsys) -> tupl
     return code, capsys.readouterr().err.strip()
 
 
-def _check(module: str, template: list[str], subs: dict[str, str], capsys, tmp_path: Path) -> str:
+def _check(module: str, template: list[str], subs: dict[str, str], capsys, tmp_path: Path, prepare=None) -> str:
+    """Run one bad case: one-line error, exit 2, and the output folder as it was (`prepare(out)` fills it first)."""
     out = tmp_path / "out"
     out.mkdir()
+    if prepare is not None:
+        prepare(out)
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     subs = {**subs, "O": str(out), "U": str(Path(subs["d"]) / "file" / "sub")}
     code, err = _run(module, template, subs, capsys)
     assert code == 2, f"{module} exit {code}: {err}"
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
-    assert left == [], f"{module} left {left} behind"
+    after = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    assert after == before, f"{module} left {sorted(set(after) ^ set(before))} behind"
     return err
 
 
 @pytest.mark.parametrize("case", list(CKPTS))
 @pytest.mark.parametrize("module", list(CKPT_CLIS))
 def test_bad_checkpoints(files, module, case, capsys, tmp_path):
-    if module == "train":  # --resume reads the run folder's state: put the bad file there
-        run = tmp_path / "out" / "run"
-        subs = {**files}
-        template = CKPT_CLIS[module]
+    bad = Path(files["d"]) / CKPTS[case]
 
-        def prepare():
-            run.mkdir(parents=True)
-            if case != "missing":  # both files --resume reads
-                shutil.copy(Path(files["d"]) / CKPTS[case], run / "last.safetensors")
-                shutil.copy(Path(files["d"]) / CKPTS[case], run / "last.state.safetensors")
-        err = _check_with(module, template, subs, capsys, tmp_path, prepare)
-    else:
-        _require_stack(module)
-        err = _check(module, CKPT_CLIS[module], {**files, "W": str(Path(files["d"]) / CKPTS[case])}, capsys,
-                     tmp_path)
+    def resume_folder(out: Path) -> None:  # --resume reads the run folder: put the bad file in both its places
+        (out / "run").mkdir()
+        if case != "missing":
+            shutil.copy(bad, out / "run" / "last.safetensors")
+            shutil.copy(bad, out / "run" / "last.state.safetensors")
+
+    _require_stack(module)
+    err = _check(module, CKPT_CLIS[module], {**files, "W": str(bad)}, capsys, tmp_path,
+                 resume_folder if module == "train" else None)
     assert err
-
-
-def _check_with(module, template, subs, capsys, tmp_path, prepare):
-    """`_check` for a case whose output folder is prepared beforehand (what it holds may stay)."""
-    out = tmp_path / "out"
-    prepare()
-    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
-    subs = {**subs, "O": str(out), "U": str(Path(subs["d"]) / "file" / "sub")}
-    code, err = _run(module, template, subs, capsys)
-    assert code == 2 and err.startswith("error: ") and "\n" not in err and "Traceback" not in err, (code, err)
-    after = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
-    assert after == before, f"{module} changed {sorted(set(after) ^ set(before))}"
-    return err
 
 
 @pytest.mark.parametrize("case", list(ARTIFACTS))
@@ -239,6 +226,17 @@ def test_bad_single_images(files, image, capsys, tmp_path):
 def test_bad_levels(files, module, level, capsys, tmp_path):
     _require_stack(module)
     _check(module, LEVEL_CLIS[module], {**files, "L": level}, capsys, tmp_path)
+
+
+@pytest.mark.parametrize("device", ["bogus", "cuda:7"])
+@pytest.mark.parametrize("module", ["train", "train.evaluate", "train.throughput"])
+def test_bad_devices(files, module, device, capsys, tmp_path):
+    """An unknown or unavailable --device: one line, before any run folder or report is made."""
+    template = {"train": ["--task", "denoise", "--data", "{imgs}", "--out", "{O}/run", "--steps", "2", "--no-progress"],
+                "train.evaluate": ["--weights", "{ckpt}", "--set", "{imgs}", "--levels", "25", "--json", "{O}/e.json"],
+                "train.throughput": ["--preset", "tiny", "--steps", "1", "--json", "{O}/t.json"]}[module]
+    err = _check(module, [*template, "--device", device], files, capsys, tmp_path)
+    assert "--device" in err
 
 
 @pytest.mark.parametrize("module", list(OUTPUT_CLIS))

@@ -156,15 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     a = p.parse_args(argv)
     levels = [parse_level(t) for t in a.levels]
-    device = a.device or _default_device()
+    from train.device import resolve_device
+
+    device = str(resolve_device(a.device))
     run([a.weights] if a.weights else a.compare, a.data, levels, a.json, device)
     return 0
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 if __name__ == "__main__":

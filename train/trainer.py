@@ -25,6 +25,7 @@ from runtimes.errors import UserError
 from runtimes.images import atomic_write_bytes, ensure_writable_dir
 from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
 from train.data import LevelBatches, add_noise_torch, load_images
+from train.device import resolve_device
 from train.evaluate import evaluate_model, load_eval_set
 from train.levels import make_level_map
 from train.model import ModelConfig, build_model, count_macs, count_params, preset
@@ -84,21 +85,13 @@ def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
     return lo + 0.5 * (cfg.lr - lo) * (1.0 + math.cos(math.pi * t))
 
 
-def _device(cfg: TrainConfig) -> torch.device:
-    if cfg.device:
-        return torch.device(cfg.device)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 class Trainer:
     """Holds the model, optimizer, data and bookkeeping of one run."""
 
     def __init__(self, cfg: TrainConfig, resume: bool = False):
         self.cfg, self.out = cfg, Path(cfg.out)
         self.rank, self.world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-        self.device = _device(cfg)
+        self.device = resolve_device(cfg.device)
         self.levels = cfg.train_levels() or make_level_map(cfg.task).train_levels
         lmap_levels = self.levels if cfg.baseline_level is None else None
         self.level_map = make_level_map(cfg.task, lmap_levels)

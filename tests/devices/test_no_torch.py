@@ -6,17 +6,10 @@ import subprocess
 import sys
 import textwrap
 
+from tests.conftest import BLOCK_TORCH
 from tests.devices.conftest import REPO
 
-SCRIPT = textwrap.dedent("""
-    import importlib, pkgutil, sys
-
-    class BlockTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError("torch is blocked for this test")
-
-    sys.meta_path.insert(0, BlockTorch())
+SCRIPT = BLOCK_TORCH + textwrap.dedent("""
     import devices
     names = [m.name for m in pkgutil.walk_packages(devices.__path__, "devices.")]
     for name in names:

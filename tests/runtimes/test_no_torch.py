@@ -7,17 +7,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.conftest import BLOCK_TORCH
+
 REPO = Path(__file__).resolve().parents[2]
 
-SCRIPT = textwrap.dedent("""
-    import importlib, pkgutil, sys
-
-    class BlockTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError("torch is blocked for this test")
-
-    sys.meta_path.insert(0, BlockTorch())
+SCRIPT = BLOCK_TORCH + textwrap.dedent("""
     import runtimes
     names = sorted(m.name for m in pkgutil.iter_modules(runtimes.__path__) if m.name != "torch_ref")
     for name in names:
