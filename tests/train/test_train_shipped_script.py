@@ -1,0 +1,61 @@
+"""scripts/train_shipped.sh: run names map to the right training and evaluation commands (tiny runs)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+from PIL import Image  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_shipped.sh"
+
+
+def _images(folder: Path, n: int, size: int, seed: int) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        smooth = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+        Image.fromarray(smooth).resize((size, size), Image.BICUBIC).save(folder / f"{i}.png")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    _images(root / "train" / "CBSD432", 3, 112, 0)
+    for i, name in enumerate(("CBSD68", "Set14", "Set5", "Classic5", "LIVE1_color")):
+        _images(root / "test" / name, 2, 192, i + 1)
+    return root
+
+
+def _run(data_root, out, runs, budget="2steps"):
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # the script calls `python`
+    env = dict(os.environ, RUNS=runs, SEQUENTIAL="1", WORKERS="0", PATH=path)
+    return subprocess.run(["bash", str(SCRIPT), str(data_root), str(out), budget, "--batch", "2"],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=SCRIPT.parents[1])
+
+
+def test_one_weight_set_and_dedicated_runs(data_root, tmp_path):
+    res = _run(data_root, tmp_path, "dn-tiny-linear dn25-tiny-dedicated sr-tiny-affine")
+    assert res.returncode == 0, res.stderr
+    for name in ("dn-tiny-linear", "dn25-tiny-dedicated", "sr-tiny-affine"):
+        assert f"{name}: exit 0" in res.stdout, (tmp_path / f"{name}.log").read_text()
+    meta = json.loads((tmp_path / "dn25-tiny-dedicated" / "last.json").read_text())
+    assert meta["baseline_level"] == 25.0 and meta["steps"] == 2 and meta["arch"]["form"] == "plain"
+    rows = json.loads((tmp_path / "dn25-tiny-dedicated" / "eval-CBSD68.json").read_text())["rows"]
+    levels = [r["level"] for r in rows]
+    assert levels == [0.0, 25.0]  # the dedicated model is evaluated at its own level and the neutral one
+    sr = json.loads((tmp_path / "sr-tiny-affine" / "last.json").read_text())
+    assert sr["task"] == "sr" and sr["arch"]["form"] == "affine" and sr["train_levels"] == [2.0, 3.0, 4.0, 5.0]
+    assert (tmp_path / "sr-tiny-affine" / "eval-Set5.json").is_file()
+    assert (tmp_path / "sr-tiny-affine" / "eval-Set14.json").is_file()  # the second test set of the task
+
+
+def test_unknown_run_names_are_reported(data_root, tmp_path):
+    res = _run(data_root, tmp_path, "xx-tiny-linear dn-tiny-bogus dn-tiny-dedicated")
+    assert res.stderr.count("unknown run") == 3
+    assert not any(p.is_dir() for p in tmp_path.iterdir())
