@@ -1,7 +1,11 @@
 """Export graphs: small torch wrappers over a loaded `LevelNet`, shared by every exporter.
 
 Three level modes (DESIGN §2), all with the level-to-strength map (a*level + b) inside the graph:
-    folded   constant W and b, each level conv's output multiplied by the strength (the default)
+    folded   constant W and b, each level conv's output multiplied by the strength (the default). In a
+             linear residual block the two factors meet after the second conv: for s >= 0,
+             s*conv2(relu(s*conv1(y))) == s^2 * conv2_W(relu(conv1(y))) + s*b2, so the block costs one
+             scale and one bias add instead of two scales, and conv1 fuses with its ReLU (exact up to
+             float rounding; the graph clamps the strength at 0, which every valid level satisfies)
     weights  the literal form: Mul(strength, W) feeds a conv whose weight is a runtime tensor
     fixed    the level baked into constant weights; the graph has no level input
 Affine level convs in folded mode are one constant conv with 2x outputs and a scalar mix.
@@ -106,6 +110,15 @@ class LevelGraph(nn.Module):
             return F.conv2d(x, w, b, conv.stride, conv.padding)
         return conv(x, s)
 
+    def _block(self, block, y: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
+        c1, c2 = block.conv1, block.conv2
+        if self.spec.mode == "folded" and c1.form == c2.form == "linear":
+            s4 = s.reshape(-1, 1, 1, 1).to(y.dtype)
+            z = F.conv2d(F.relu(F.conv2d(y, c1.weight, c1.bias, c1.stride, c1.padding)), c2.weight, None,
+                         c2.stride, c2.padding)
+            return y + z * (s4 * s4) + c2.bias.reshape(1, -1, 1, 1) * s4
+        return y + self._conv(c2, F.relu(self._conv(c1, y, s)), s)
+
     def forward(self, image: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
         net = self.net
         x = image.permute(0, 3, 1, 2) if self.spec.nhwc else image
@@ -115,8 +128,10 @@ class LevelGraph(nn.Module):
         h, w = x.shape[-2:]
         feat = net.head(x)
         y = feat
+        if self.spec.mode == "folded":
+            s = torch.clamp(s, min=0.0)
         for block in net.body:
-            y = y + self._conv(block.conv2, F.relu(self._conv(block.conv1, y, s)), s)
+            y = self._block(block, y, s)
         y = net.conv_body(y) + feat
         if net.cfg.tail_channels:
             y = F.relu(self.shuffle(net.up(y)))

@@ -95,3 +95,15 @@ def test_dynamic_axes_and_ops(exported):
     wproto = onnx.load(str(exported["weights"].path))
     w_weights = {n.input[1] for n in wproto.graph.node if n.op_type == "Conv"}
     assert not w_weights <= {i.name for i in wproto.graph.initializer}  # weights: computed at run time
+
+
+def test_folded_block_scales_once(exported):
+    """A linear residual block scales its branch once (s^2 after conv2), and conv1 feeds its ReLU directly."""
+    proto = onnx.load(str(exported["folded"].path))
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    scaled_convs = [n for n in proto.graph.node if n.op_type == "Mul"
+                    and any(producer.get(i) is not None and producer[i].op_type == "Conv" for i in n.input)]
+    blocks = 1  # the tiny preset
+    assert len(scaled_convs) == blocks + 1  # one per block and the output conv (per-conv scaling: 2 * blocks + 1)
+    relu_after_conv = [n for n in proto.graph.node if n.op_type == "Relu" and producer[n.input[0]].op_type == "Conv"]
+    assert len(relu_after_conv) >= blocks
