@@ -151,7 +151,8 @@ def graph_spec(cfg: ExportConfig, shuffle: str = "pixel"):
     """The `GraphSpec` for a config."""
     from export.graph import GraphSpec
 
-    return GraphSpec(mode=cfg.level_mode, level=cfg.level, nhwc=cfg.nhwc, shuffle=shuffle, io=cfg.io)
+    fold = "conv" if cfg.precision == "int8" else "block"  # see GraphSpec.fold
+    return GraphSpec(mode=cfg.level_mode, level=cfg.level, nhwc=cfg.nhwc, shuffle=shuffle, io=cfg.io, fold=fold)
 
 
 def artifact_stem(cfg: ExportConfig) -> str:

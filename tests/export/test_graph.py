@@ -19,7 +19,7 @@ def test_modes_match_reference(request, ckpt_name, level):
     with torch.no_grad():
         want = model(x, torch.tensor([level]))
         for spec in (GraphSpec(), GraphSpec(mode="weights"), GraphSpec(mode="fixed", level=level),
-                     GraphSpec(shuffle="deconv"), GraphSpec(nhwc=True)):
+                     GraphSpec(shuffle="deconv"), GraphSpec(nhwc=True), GraphSpec(fold="conv")):
             graph = build_graph(model, spec)
             xi = x.permute(0, 2, 3, 1) if spec.nhwc else x
             got = graph(xi) if spec.mode == "fixed" else graph(xi, torch.tensor([level]))
@@ -36,3 +36,14 @@ def test_spec_checks():
         GraphSpec(level=3.0)
     with pytest.raises(UserError, match="unknown level mode"):
         GraphSpec(mode="dynamic")
+    with pytest.raises(UserError, match="unknown fold"):
+        GraphSpec(fold="layer")
+
+
+def test_int8_exports_fold_per_conv():
+    """Quantized graphs keep one strength factor per conv (the block form quantizes the unscaled branch)."""
+    from export.base import ExportConfig, graph_spec
+
+    assert graph_spec(ExportConfig("w", "o", precision="int8", calibration="c")).fold == "conv"
+    assert graph_spec(ExportConfig("w", "o", precision="int8-dynamic")).fold == "block"
+    assert graph_spec(ExportConfig("w", "o")).fold == "block"
