@@ -23,6 +23,7 @@ import torch
 
 from runtimes.errors import UserError
 from runtimes.images import atomic_write_bytes, ensure_writable_dir
+from runtimes.latency import cpu_model
 from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
 from train.data import LevelBatches, add_noise_torch, load_images
 from train.device import resolve_device
@@ -209,7 +210,13 @@ class Trainer:
                 "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(c).items()},
                 "code_version": code_version(), "params": count_params(self.model.cfg),
                 "gmac_1080p": round(count_macs(self.model.cfg, 1080, 1920) / 1e9, 2),
-                "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"}
+                "device": self.device_name()}
+
+    def device_name(self) -> str:
+        """The hardware the run trained on, as the tables report it beside steps/s."""
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return f"cpu: {cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
 
     def save(self, best: bool = False) -> None:
         """best (when it is), then the training state --resume reads, then last: a kill at any point resumes
