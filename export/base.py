@@ -64,6 +64,8 @@ class ExportConfig:
         validate: run the artifact against the PyTorch reference after export.
         allow_mismatch: keep an artifact that fails validation (recorded as failed).
         name: artifact file stem; None derives it from the checkpoint, mode and precision.
+        extrapolate: levels past the largest training level scale the weights further instead of
+            running at its strength (the graph's level map then has no upper clamp).
     """
 
     weights: str
@@ -77,6 +79,7 @@ class ExportConfig:
     validate: bool = True
     allow_mismatch: bool = False
     name: str | None = None
+    extrapolate: bool = False
 
 
 @dataclass
@@ -113,6 +116,9 @@ def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...]
     parser.add_argument("--name", default=None, help="artifact file stem (default: <weights>-<mode>-<precision>)")
     parser.add_argument("--no-validate", action="store_true", help="skip validation (recorded as not validated)")
     parser.add_argument("--allow-mismatch", action="store_true", help="keep an artifact that fails validation")
+    parser.add_argument("--extrapolate", action="store_true",
+                        help="levels past the largest training level scale the weights further (default: they "
+                             "run at its strength, which measures far better)")
 
 
 def common_config(args: argparse.Namespace, **overrides) -> ExportConfig:
@@ -121,7 +127,7 @@ def common_config(args: argparse.Namespace, **overrides) -> ExportConfig:
                   precision=args.precision, nhwc=args.nhwc, io=getattr(args, "io", "float"),
                   name=args.name, validate=not args.no_validate,
                   calibration=Path(args.calibration) if args.calibration else None,
-                  allow_mismatch=args.allow_mismatch)
+                  allow_mismatch=args.allow_mismatch, extrapolate=getattr(args, "extrapolate", False))
     values.update(overrides)
     return ExportConfig(**values)
 
@@ -131,6 +137,8 @@ def load_model(cfg: ExportConfig):
     from train.checkpoint import load_checkpoint
 
     model, ckpt = load_checkpoint(cfg.weights)
+    if cfg.extrapolate:
+        model.level_map = model.level_map.extrapolating()
     if cfg.level is not None:
         model.level_map.check(cfg.level)
     if cfg.level_mode == "fixed" and cfg.level is None:

@@ -115,14 +115,25 @@ def _check_levels(meta_map, levels) -> None:
     for lv in levels:
         meta_map.check(lv)
         if meta_map.outside_trained(lv):
-            warnings.warn(f"{meta_map.unit} {lv:g} is outside the trained range (extrapolating)", stacklevel=2)
+            top = meta_map.trained_range[1]
+            how = ("extrapolating" if meta_map.max_strength is None
+                   else f"run at the strength of {top:g}; --extrapolate scales the weights further")
+            warnings.warn(f"{meta_map.unit} {lv:g} is outside the trained range ({how})", stacklevel=2)
 
 
-def run(weights: list[str], data: str, levels: list[float], json_path: str | None, device: str) -> list[dict]:
-    """Evaluate one or more checkpoints on a folder; prints markdown, optionally writes JSON."""
+def run(weights: list[str], data: str, levels: list[float], json_path: str | None, device: str,
+        extrapolate: bool = False) -> list[dict]:
+    """Evaluate one or more checkpoints on a folder; prints markdown, optionally writes JSON.
+
+    extrapolate: levels past the largest training level scale the weights further (the seed's
+    behaviour) instead of running at its strength.
+    """
     from train.checkpoint import load_checkpoint
 
     models = [load_checkpoint(w, device)[0] for w in weights]
+    if extrapolate:
+        for m in models:
+            m.level_map = m.level_map.extrapolating()
     tasks = {m.level_map.task for m in models}
     if len(tasks) > 1:
         raise UserError(f"checkpoints are for different tasks ({', '.join(sorted(tasks))}); compare one task")
@@ -140,7 +151,7 @@ def run(weights: list[str], data: str, levels: list[float], json_path: str | Non
     if json_path:
         payload = results[0] if len(results) == 1 else {"compare": [dict(r, weights=str(w))
                                                                     for r, w in zip(results, weights, strict=True)]}
-        payload = {**payload, "set": Path(data).name}  # the set's name, not a machine path
+        payload = {**payload, "set": Path(data).name, "extrapolate": extrapolate}  # the set's name, not a path
         atomic_write_bytes(json_path, (json.dumps(payload, indent=2) + "\n").encode())
     return results
 
@@ -154,12 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--levels", nargs="+", type=str, required=True, help="levels in the task's unit")
     p.add_argument("--json", help="write the results as JSON here")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--extrapolate", action="store_true",
+                   help="levels past the largest training level scale the weights further (the seed's method) "
+                        "instead of running at its strength")
     a = p.parse_args(argv)
     levels = [parse_level(t) for t in a.levels]
     from train.device import resolve_device
 
     device = str(resolve_device(a.device))
-    run([a.weights] if a.weights else a.compare, a.data, levels, a.json, device)
+    run([a.weights] if a.weights else a.compare, a.data, levels, a.json, device, a.extrapolate)
     return 0
 
 

@@ -159,7 +159,9 @@ class LevelNet(nn.Module):
 
     def strength(self, level: torch.Tensor) -> torch.Tensor:
         """Strength (N,) from levels in the user's unit (scalar, (1,) or (N,))."""
-        return level.reshape(-1).to(self.level_a.dtype) * self.level_a + self.level_b
+        s = level.reshape(-1).to(self.level_a.dtype) * self.level_a + self.level_b
+        cap = self.level_map.max_strength  # levels past the largest training level act as it (train.levels)
+        return s if cap is None else torch.clamp(s, max=cap)
 
     def forward(self, image: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         return self.forward_strength(image, self.strength(level))

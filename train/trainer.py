@@ -216,7 +216,8 @@ class Trainer:
         """The hardware the run trained on, as the tables report it beside steps/s."""
         if self.device.type == "cuda":
             return torch.cuda.get_device_name(self.device)
-        return f"cpu: {cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+        n = torch.get_num_threads()
+        return f"cpu: {cpu_model()}, {os.cpu_count()} cores, {n} thread{'s' if n > 1 else ''}"
 
     def save(self, best: bool = False) -> None:
         """best (when it is), then the training state --resume reads, then last: a kill at any point resumes

@@ -107,3 +107,28 @@ def test_folded_block_scales_once(exported):
     assert len(scaled_convs) == blocks + 1  # one per block and the output conv (per-conv scaling: 2 * blocks + 1)
     relu_after_conv = [n for n in proto.graph.node if n.op_type == "Relu" and producer[n.input[0]].op_type == "Conv"]
     assert len(relu_after_conv) >= blocks
+
+
+@pytest.mark.parametrize("mode", ["folded", "weights"])
+def test_levels_past_training_saturate_unless_extrapolating(mode, tiny_ckpt, tmp_path):
+    import torch
+
+    from train.checkpoint import load_checkpoint
+
+    x = rand_image((1, 3, 24, 28), seed=5)
+    lv = lambda v: np.array([v], np.float32)  # noqa: E731
+    capped = export_onnx(OnnxConfig(ExportConfig(str(tiny_ckpt), tmp_path, level_mode=mode, name="capped")))
+    free = export_onnx(OnnxConfig(ExportConfig(str(tiny_ckpt), tmp_path, level_mode=mode, name="free",
+                                               extrapolate=True)))
+    assert capped.meta["level_map"]["max_strength"] == 1.0 and free.meta["level_map"]["max_strength"] is None
+    with OnnxRunner(capped.path) as r:
+        at_top, past = (r.run({"image": x, "level": lv(v)})["restored"] for v in (75.0, 110.0))
+    np.testing.assert_array_equal(past, at_top)  # sigma 110 runs at the strength of sigma 75
+    model, _ = load_checkpoint(tiny_ckpt)
+    model.level_map = model.level_map.extrapolating()
+    with torch.no_grad():
+        want = model(torch.from_numpy(x), torch.tensor([110.0])).numpy()
+    with OnnxRunner(free.path) as r:
+        got = r.run({"image": x, "level": lv(110.0)})["restored"]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+    assert np.abs(got - at_top).max() > 1e-3

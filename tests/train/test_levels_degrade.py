@@ -14,8 +14,19 @@ def test_level_map_normalisation(task, neutral, top):
     m = make_level_map(task)
     assert m.strength(neutral) == pytest.approx(0.0)
     assert m.strength(top) == pytest.approx(1.0)
-    assert m.level(m.strength(37.0)) == pytest.approx(37.0)
+    mid = (neutral + top) / 2
+    assert m.level(m.strength(mid)) == pytest.approx(mid)
     assert LevelMap.from_dict(m.to_dict()) == m
+
+
+def test_levels_past_training_saturate():
+    m = make_level_map("denoise")  # trained up to sigma 75
+    assert m.strength(90) == 1.0 and m.strength(75) == pytest.approx(1.0)
+    assert m.extrapolating().strength(90) == pytest.approx(1.2) and m.outside_trained(90)
+    assert LevelMap.from_dict(m.extrapolating().to_dict()).max_strength is None
+    old = m.to_dict()
+    del old["max_strength"]  # checkpoints written before the field saturate too
+    assert LevelMap.from_dict(old) == m
 
 
 def test_level_checks():

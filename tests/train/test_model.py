@@ -83,3 +83,14 @@ def test_macs_match_a_hook_count():
             m.register_forward_hook(hook)
     model(torch.rand(1, 3, 40, 60), torch.tensor([3.0]))
     assert total == count_macs(PRESETS["tiny"], 40, 60)
+
+
+def test_levels_past_training_run_at_the_top_strength():
+    torch.manual_seed(0)
+    model = build_model(preset("tiny"), make_level_map("sr", (2, 3, 4)))
+    x = torch.rand(1, 3, 20, 24)
+    with torch.no_grad():
+        top, past = model(x, torch.tensor([4.0])), model(x, torch.tensor([6.0]))
+        assert torch.equal(top, past)
+        model.level_map = model.level_map.extrapolating()
+        assert not torch.allclose(model(x, torch.tensor([6.0])), top)
