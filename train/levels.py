@@ -82,9 +82,9 @@ class LevelMap:
 
     @classmethod
     def from_dict(cls, d: dict) -> LevelMap:
+        cap = d.get("max_strength", 1.0)  # maps written before the field saturate too
         return cls(d["task"], d["unit"], float(d["a"]), float(d["b"]), float(d["lo"]), float(d["hi"]),
-                   tuple(float(x) for x in d.get("train_levels", ())),
-                   None if d.get("max_strength", 1.0) is None else float(d.get("max_strength", 1.0)))
+                   tuple(float(x) for x in d.get("train_levels", ())), None if cap is None else float(cap))
 
 
 def parse_level(text: str) -> float:

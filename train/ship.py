@@ -79,7 +79,11 @@ def portable_config(cfg: dict, run: Path) -> dict:
 
 
 def hardware_line(meta: dict, hardware: str | None) -> str:
-    steps, seconds = int(meta["steps"]), float(meta["train_seconds"])
+    try:
+        steps, seconds = int(meta["steps"]), float(meta["train_seconds"])
+    except (KeyError, TypeError, ValueError):
+        raise UserError("the checkpoint records no training budget (steps, train_seconds); ship a run folder "
+                        "written by python -m train") from None
     cfg = meta.get("train_config", {})
     device = str(meta.get("device", "cpu"))
     if device.startswith("cpu"):
@@ -108,7 +112,7 @@ def ship(run: str | Path, name: str, out_dir: str | Path = PRETRAINED_DIR, hardw
     if target.exists() and not force:
         raise UserError(f"{target} exists; pass --force to replace it")
     if not out_dir.is_dir():
-        raise UserError(f"{out_dir}: no such folder; create it or pick another --out")
+        raise UserError(f"{out_dir}: not a folder; create it or pick another --out")
     for key in ("format", "format_version", "arch", "level_map", "task"):
         meta.pop(key, None)  # rewritten from the model itself
     meta["train_config"] = portable_config(meta.get("train_config", {}), run)

@@ -83,7 +83,8 @@ def test_neutral_level_must_return_its_input(run, tmp_path, capsys):
     assert code == 2 and "Set14 level 1 (neutral): 60.00 dB, not its input" in err
 
 
-@pytest.mark.parametrize("case", ["no_eval", "bad_eval", "other_task", "not_run", "bad_name", "exists", "no_dest"])
+@pytest.mark.parametrize("case", ["no_eval", "bad_eval", "other_task", "not_run", "bad_name", "exists", "no_dest",
+                                  "no_budget"])
 def test_bad_input_is_a_one_line_error(case, run, tmp_path, capsys):
     dest = tmp_path / "pretrained"
     dest.mkdir()
@@ -103,6 +104,9 @@ def test_bad_input_is_a_one_line_error(case, run, tmp_path, capsys):
         (dest / "sr-tiny.safetensors").write_bytes(b"keep me")
     elif case == "no_dest":
         args[-1] = tmp_path / "missing"
+    elif case == "no_budget":  # a checkpoint saved by hand, not by the trainer
+        model, _ = load_checkpoint(run / "best.safetensors")
+        save_checkpoint(run / "best.safetensors", model, {})
     before = sorted(p.name for p in dest.iterdir())
     code, out, err = _ship(*args, capsys=capsys)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
