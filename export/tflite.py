@@ -30,12 +30,14 @@ from export.base import (
     summary_line,
     versions,
 )
-from export.tflite_quant import quantize
+from export.tflite_quant import RANGES, quantize
 from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.formats import get_format
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
 DEFAULT_SIZES = ((720, 1280),)
+RANGE_TEXT = {"mse": "per tensor, the widest over the levels of each level's least-squared-error int8 range",
+              "minmax": "min/max over all samples"}
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,14 @@ class TFLiteConfig:
         common: the shared exporter options.
         sizes: (H, W) per signature.
         threads: interpreter threads for validation.
+        ranges: full-integer activation ranges: "mse" (least int8 error at every calibration level, the
+            default) or "minmax" (export.tflite_quant).
     """
 
     common: ExportConfig
     sizes: tuple[tuple[int, int], ...] = DEFAULT_SIZES
     threads: int = 2
+    ranges: str = "mse"
 
 
 def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
@@ -156,6 +161,8 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
         raise UserError(f"TFLite precision {c.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
     if not cfg.sizes:
         raise UserError("give at least one --size HxW")
+    if cfg.ranges not in RANGES:
+        raise UserError(f"unknown --ranges {cfg.ranges!r}; choose one of {', '.join(RANGES)}")
     if c.precision == "int8" and c.level_mode == "weights":
         raise UserError("--precision int8 needs constant conv weights, but --level-mode weights computes them at "
                         "run time; use --level-mode folded (the default) or fixed")
@@ -165,7 +172,7 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
         flat = convert_float(model, graph_spec(c, shuffle="deconv"), cfg.sizes)
         sig_io = signature_io(flat)
         calib = calibration_feeds(c, model, cfg.sizes, sig_io) if c.precision == "int8" else None
-        tmp.write_bytes(quantize(flat, c.precision, calib))
+        tmp.write_bytes(quantize(flat, c.precision, calib, cfg.ranges))
         shape = lambda h, w: [1, h, w, 3] if c.nhwc else [1, 3, h, w]  # noqa: E731
         meta["signatures"] = {signature_name(s): {"size": list(s), "image_shape": shape(*s),
                                                   **sig_io[signature_name(s)]} for s in cfg.sizes}
@@ -176,7 +183,7 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
             meta["calibration"] = {"folder": str(c.calibration), "images": len(calibration_images(c.calibration)),
                                    "samples": len(next(iter(calib.values()))),
                                    "levels": calibration_levels(model.level_map),
-                                   "ranges": "min/max over all samples", "bias_correction": True,
+                                   "ranges": RANGE_TEXT[cfg.ranges], "bias_correction": True,
                                    "float_ops": "level-to-strength scalars; residual scale and add after the last conv"}
         return []
 
@@ -192,9 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", action="append", default=None,
                         help="HxW per signature (repeat or comma-separate; default 720x1280)")
     parser.add_argument("--threads", type=int, default=2, help="interpreter threads for validation")
+    parser.add_argument("--ranges", choices=RANGES, default="mse",
+                        help="int8 activation ranges: mse (least error at every calibration level; default) or "
+                             "minmax (the full observed range)")
     args = parser.parse_args(argv)
     sizes = tuple(s for text in args.size for s in parse_sizes(text)) if args.size else DEFAULT_SIZES
-    result = export_tflite(TFLiteConfig(common_config(args), sizes=tuple(dict.fromkeys(sizes)), threads=args.threads))
+    result = export_tflite(TFLiteConfig(common_config(args), sizes=tuple(dict.fromkeys(sizes)), threads=args.threads,
+                                          ranges=args.ranges))
     print(summary_line(result))
     return 0
 

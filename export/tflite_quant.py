@@ -2,8 +2,12 @@
 
 Full integer keeps the level path in float so level 0 stays exact: the strength ops and everything
 after the last conv are named into `FLOAT_SCOPE`; ReLU is folded into the convs where that is exact;
-weights are rounded to the quantizer's per-channel grid with bias correction; calibration keeps the
-true min/max over every level (DESIGN: a clamped strength range was the first int8 failure).
+weights are rounded to the quantizer's per-channel grid with bias correction. Activation ranges
+(`ranges`): "mse" (the default) gives each activation tensor, at each calibration level, the range that
+minimises its int8 rounding-plus-clipping error, and keeps the widest of those ranges over the levels, so
+the strongest level is not clipped to suit the weak ones; "minmax" keeps the true min/max over every
+sample. The level input and the strength scalars always keep their true min/max (DESIGN: a clamped
+strength range was the first int8 failure).
 
 Usage:
     quantized = quantize(float_flatbuffer, "int8", feeds)   # feeds: export.tflite.calibration_feeds(...)
@@ -18,13 +22,15 @@ import numpy as np
 from export.base import quiet
 from runtimes.errors import UserError, require
 
+RANGES = ("mse", "minmax")
 
-def quantize(flatbuffer: bytes, precision: str, calibration: dict | None = None) -> bytes:
+
+def quantize(flatbuffer: bytes, precision: str, calibration: dict | None = None, ranges: str = "mse") -> bytes:
     """Apply ai-edge-quantizer: fp16 weights, int8 dynamic range, or full int8 (calibrated, see `int8_model`)."""
     if precision == "fp32":
         return flatbuffer
     if precision == "int8":
-        return int8_model(flatbuffer, calibration)
+        return int8_model(flatbuffer, calibration, ranges)
     require("ai_edge_quantizer", "tflite")
     from ai_edge_quantizer import quantizer, recipe
 
@@ -54,14 +60,17 @@ def int8_recipe() -> list:
     return rc
 
 
-def int8_model(flatbuffer: bytes, calibration: dict | None) -> bytes:
+def int8_model(flatbuffer: bytes, calibration: dict | None, ranges: str = "mse") -> bytes:
     """Full-integer model: every conv int8 (per-channel weights, per-tensor activations).
 
-    The float model is first prepared (`prepare_int8`); activation ranges are the min/max over all
+    The float model is first prepared (`prepare_int8`); activation ranges start as the min/max over all
     calibration samples (ai-edge-quantizer's default is a moving average that forgets most of a small
     calibration set: with the neutral level first, the level input's range ended at 5 instead of the
-    maximum training level, clamping every strength to 0.07).
+    maximum training level, clamping every strength to 0.07), then with ranges="mse" shrink to
+    `mse_ranges`.
     """
+    if ranges not in RANGES:
+        raise UserError(f"unknown activation ranges {ranges!r}; choose one of {', '.join(RANGES)}")
     require("ai_edge_quantizer", "tflite")
     from ai_edge_quantizer import calibrator, quantizer, recipe_manager
     from ai_edge_quantizer.utils import qsv_utils
@@ -79,7 +88,71 @@ def int8_model(flatbuffer: bytes, calibration: dict | None) -> bytes:
         cal.calibrate(calibration, manager)
         qsvs = cal.get_model_qsvs()
         del cal
+        if ranges == "mse":
+            qsvs = mse_ranges(flat, calibration, qsvs)
         return bytes(q.quantize(qsvs, enable_progress_report=False).quantized_model)
+
+
+MSE_SCALES = np.linspace(0.2, 1.0, 41)  # candidate ranges: these fractions of each level's min/max
+MSE_SAMPLE = 1 << 20  # values kept per tensor and level (an even stride through the calibration outputs)
+
+
+def mse_ranges(flatbuffer: bytes, calibration: dict, qsvs: dict) -> dict:
+    """Activation ranges that minimise int8 error at every level: the widest per-level optimum per tensor.
+
+    Each activation tensor's values are collected per calibration level (the level input's value); at each
+    level the range is the fraction of that level's min/max (`MSE_SCALES`) whose 256-step grid gives the
+    least mean squared rounding-plus-clipping error; the tensor gets the union of those ranges. Scalars
+    (the level and strength path) and `FLOAT_SCOPE` tensors keep their min/max.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    with quiet():
+        interp = Interpreter(model_content=flatbuffer, experimental_preserve_all_tensors=True, num_threads=2)
+    index = {d["name"]: d["index"] for d in interp.get_tensor_details()}
+    names = [n for n in qsvs if n in index and not n.startswith(FLOAT_SCOPE)]
+    values: dict[str, dict[float, list]] = {}
+    for key, feeds in calibration.items():
+        runner = interp.get_signature_runner(key)
+        levels = [next((float(v.reshape(-1)[0]) for v in feed.values() if np.size(v) == 1), 0.0) for feed in feeds]
+        per_level = {lv: levels.count(lv) for lv in levels}
+        for feed, lv in zip(feeds, levels, strict=True):
+            runner(**feed)
+            for n in names:
+                x = interp.get_tensor(index[n])
+                if x.dtype != np.float32 or x.size <= 1:
+                    continue
+                step = max(1, x.size * per_level[lv] // MSE_SAMPLE)
+                values.setdefault(n, {}).setdefault(lv, []).append(x.reshape(-1)[::step])
+    out = dict(qsvs)
+    for n, per_level_values in values.items():
+        lo, hi = level_union_range([np.concatenate(chunks) for chunks in per_level_values.values()])
+        q = qsvs[n]
+        mn, mx = np.asarray(q["min"], np.float32), np.asarray(q["max"], np.float32)
+        out[n] = {**q, "min": np.maximum(mn, np.float32(lo)), "max": np.minimum(mx, np.float32(hi))}
+    return out
+
+
+def level_union_range(per_level: list[np.ndarray]) -> tuple[float, float]:
+    """The smallest range holding every level's least-error range (`mse_range`), and 0."""
+    ranges = [mse_range(v) for v in per_level if v.size]
+    return min([0.0, *(lo for lo, _ in ranges)]), max([0.0, *(hi for _, hi in ranges)])
+
+
+def mse_range(v: np.ndarray) -> tuple[float, float]:
+    """The (lo, hi) from `MSE_SCALES` x (min, max) of v with the least mean squared int8 error (0 inside)."""
+    vmin, vmax = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
+    best, best_range = np.inf, (vmin, vmax)
+    v = v.astype(np.float32)
+    for a in MSE_SCALES:
+        lo, hi = a * vmin, a * vmax
+        step = (hi - lo) / 255.0
+        if step <= 0:
+            continue
+        err = float(np.mean(np.square(np.clip(np.round((v - lo) / step), 0, 255) * step + lo - v)))
+        if err < best:
+            best, best_range = err, (lo, hi)
+    return best_range
 
 
 def prepare_int8(flatbuffer: bytes, calibration: dict) -> bytes:

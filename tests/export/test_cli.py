@@ -50,6 +50,12 @@ def test_int8_needs_calibration(tiny_ckpt, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_unknown_activation_ranges(tiny_ckpt, tmp_path, capsys):
+    argv = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--precision", "int8", "--ranges", "entropy"]
+    _one_line_error(*_run(export_tflite_mod, argv, capsys), "--ranges")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_int8_with_runtime_weights_is_refused(tiny_ckpt, calib_dir, tmp_path, capsys):
     pytest.importorskip("litert_torch")
     args = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--level-mode", "weights", "--precision", "int8",

@@ -36,6 +36,9 @@ def exported(tiny_ckpt, affine_ckpt, calib_dir, tmp_path_factory):
         "fixed-nhwc": make(tiny_ckpt, sizes=SIZES[:1], level_mode="fixed", level=75.0, nhwc=True),
         "affine": make(affine_ckpt, sizes=SIZES[1:]),
         "int8": make(tiny_ckpt, sizes=SIZES[:1], precision="int8", calibration=calib_dir),
+        "int8-minmax": export_tflite(TFLiteConfig(
+            ExportConfig(str(tiny_ckpt), out, precision="int8", calibration=calib_dir, name="tiny-minmax"),
+            sizes=SIZES[:1], ranges="minmax")),
     }
 
 
@@ -99,6 +102,64 @@ def test_int8_graph_calibrated_over_the_level_range(exported, tiny_ckpt):
         x = rand_image((1, 3, 32, 32), seed=3) * 1.4 - 0.2
         got = runner.run({"image": x, "level": np.array([0.0], np.float32)})["restored"]
     np.testing.assert_array_equal(got, x)
+
+
+def _int8_scales(path) -> dict:
+    """Activation tensor name -> quantization scale of a full-integer artifact (per-tensor scales only)."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    model = fbu.read_model_from_bytearray(bytearray(path.read_bytes()))
+    g = model.subgraphs[0]
+    weights = {op.inputs[1] for op in g.operators if len(op.inputs) > 1}
+    return {t.name: float(t.quantization.scale[0]) for i, t in enumerate(g.tensors)
+            if t.type == schema.TensorType.INT8 and i not in weights and t.quantization is not None
+            and t.quantization.scale is not None and len(t.quantization.scale) == 1}
+
+
+def test_mse_ranges_narrow_activations_and_keep_the_strength_range(exported):
+    """The default ranges are never wider than min/max, some are narrower, and the strength scalar keeps its range."""
+    from export.tflite import RANGE_TEXT
+
+    mse, minmax = exported["int8"], exported["int8-minmax"]
+    assert mse.meta["calibration"]["ranges"] == RANGE_TEXT["mse"]
+    assert minmax.meta["calibration"]["ranges"] == RANGE_TEXT["minmax"]
+    a, b = _int8_scales(mse.path), _int8_scales(minmax.path)
+    shared = sorted(set(a) & set(b))
+    assert len(shared) >= 5
+    assert all(a[n] <= b[n] * (1 + 1e-6) for n in shared)
+    assert sum(a[n] < 0.99 * b[n] for n in shared) >= 2
+    assert minmax.validation["status"] == "passed"
+
+
+def test_mse_range_clips_rare_outliers_and_keeps_dense_ranges():
+    from export.tflite_quant import mse_range
+
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rng.normal(0.0, 1.0, 200_000), [40.0, -35.0]]).astype(np.float32)
+    lo, hi = mse_range(v)
+    assert 0.9 * v.min() < lo < -3 and 3 < hi < 0.9 * v.max()  # a few outliers do not set the grid
+
+    def err(lo, hi):
+        step = (hi - lo) / 255.0
+        return np.mean(np.square(np.clip(np.round((v - lo) / step), 0, 255) * step + lo - v))
+
+    assert err(lo, hi) < 0.75 * err(float(v.min()), float(v.max()))
+    u = rng.random(100_000, dtype=np.float32)
+    lo, hi = mse_range(u)
+    assert lo == 0.0 and hi > 0.97  # dense values keep (almost) their whole range; ReLU outputs keep 0
+
+
+def test_level_union_range_keeps_the_strongest_level():
+    """A range fitted to the weak levels would clip the strongest one: the union holds each level's own optimum."""
+    from export.tflite_quant import level_union_range, mse_range
+
+    rng = np.random.default_rng(1)
+    weak, strong = rng.random(50_000, dtype=np.float32) * 0.5, rng.random(50_000, dtype=np.float32) * 4 - 1
+    lo, hi = level_union_range([weak, strong])
+    assert (lo, hi) == (min(mse_range(strong)[0], 0.0), max(mse_range(weak)[1], mse_range(strong)[1]))
+    assert hi > 2.9 and lo < -0.95  # the strong level spans [-1, 3]; the weak one [0, 0.5]
+    assert level_union_range([]) == (0.0, 0.0)
 
 
 def test_calibration_covers_every_level(calib_dir):
