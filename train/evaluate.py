@@ -6,6 +6,7 @@ denoising, luminance for de-JPEG and SR (grey images on their grey channel).
 Usage:
     python -m train.evaluate --weights runs/dn/best.safetensors --set CBSD68/ --levels 0 5 15 25 --json eval.json
     python -m train.evaluate --compare runs/dn/best.safetensors runs/dn25/best.safetensors --set CBSD68/ --levels 25
+    python -m train.evaluate --weights denoise-fast --set CBSD68/ --levels 75 --restore-at 65   # a mis-set level
 """
 
 from __future__ import annotations
@@ -61,8 +62,13 @@ def restore(model, image: np.ndarray, level: float, device="cpu") -> np.ndarray:
     return y[0].float().cpu().numpy().transpose(1, 2, 0)
 
 
-def evaluate_model(model, images: list[EvalImage], levels, device="cpu", with_ssim=True, progress=False) -> dict:
-    """Score a model at each level: {"rows": [{level, psnr, ssim, input_psnr}], "mean": {...}}."""
+def evaluate_model(model, images: list[EvalImage], levels, device="cpu", with_ssim=True, progress=False,
+                   restore_at: float | None = None) -> dict:
+    """Score a model at each level: {"rows": [{level, psnr, ssim, input_psnr}], "mean": {...}}.
+
+    restore_at: run the model at this level whatever the degradation level (a mis-set level knob);
+    None restores each image at its own level.
+    """
     task = model.level_map.task
     y_only = task in Y_TASKS
     rows = []
@@ -74,14 +80,15 @@ def evaluate_model(model, images: list[EvalImage], levels, device="cpu", with_ss
     acc: dict[float, list[tuple[float, float, float]]] = {float(lv): [] for lv in levels}
     for lv, im in it:
         deg = degrade(im.clean, task, lv, seed=image_seed(im.name))
-        out = restore(model, deg, lv, device)
+        out = restore(model, deg, lv if restore_at is None else restore_at, device)
         s = ssim(out, im.clean, y_only) if with_ssim else float("nan")
         acc[float(lv)].append((psnr(out, im.clean, y_only), s, psnr(deg, im.clean, y_only)))
     for lv, vals in acc.items():
         p, s, i = (float(np.mean(c)) for c in zip(*vals, strict=True))
         rows.append({"level": lv, "psnr": p, "ssim": s, "input_psnr": i})
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "input_psnr")}
-    return {"task": task, "metric": "Y" if y_only else "RGB", "images": len(images), "rows": rows, "mean": mean}
+    result = {"task": task, "metric": "Y" if y_only else "RGB", "images": len(images), "rows": rows, "mean": mean}
+    return result if restore_at is None else {**result, "restored_at": float(restore_at)}
 
 
 def markdown_table(result: dict, unit: str) -> str:
@@ -122,11 +129,12 @@ def _check_levels(meta_map, levels) -> None:
 
 
 def run(weights: list[str], data: str, levels: list[float], json_path: str | None, device: str,
-        extrapolate: bool = False) -> list[dict]:
+        extrapolate: bool = False, restore_at: float | None = None) -> list[dict]:
     """Evaluate one or more checkpoints on a folder; prints markdown, optionally writes JSON.
 
     extrapolate: levels past the largest training level scale the weights further (the seed's
     behaviour) instead of running at its strength.
+    restore_at: degrade at each of `levels` but restore at this one level (see `evaluate_model`).
     """
     from train.checkpoint import load_checkpoint
 
@@ -138,10 +146,13 @@ def run(weights: list[str], data: str, levels: list[float], json_path: str | Non
     if len(tasks) > 1:
         raise UserError(f"checkpoints are for different tasks ({', '.join(sorted(tasks))}); compare one task")
     for m in models:
-        _check_levels(m.level_map, levels)
+        _check_levels(m.level_map, levels if restore_at is None else [*levels, restore_at])
     images = load_eval_set(data)
-    results = [evaluate_model(m, images, levels, device, progress=sys.stderr.isatty()) for m in models]
+    results = [evaluate_model(m, images, levels, device, progress=sys.stderr.isatty(), restore_at=restore_at)
+               for m in models]
     unit = models[0].level_map.unit
+    if restore_at is not None:
+        print(f"every image restored at {unit} {restore_at:g}; rows give the degradation level")
     names = [Path(w).stem if len(set(map(lambda p: Path(p).stem, weights))) == len(weights) else str(w)
              for w in weights]
     if len(results) == 1:
@@ -168,12 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extrapolate", action="store_true",
                    help="levels past the largest training level scale the weights further (the seed's method) "
                         "instead of running at its strength")
+    p.add_argument("--restore-at", type=str, default=None, metavar="LEVEL",
+                   help="restore every degraded image at this level instead of its own (the effect of a mis-set level)")
     a = p.parse_args(argv)
     levels = [parse_level(t) for t in a.levels]
+    restore_at = None if a.restore_at is None else parse_level(a.restore_at)
     from train.device import resolve_device
 
     device = str(resolve_device(a.device))
-    run([a.weights] if a.weights else a.compare, a.data, levels, a.json, device, a.extrapolate)
+    run([a.weights] if a.weights else a.compare, a.data, levels, a.json, device, a.extrapolate, restore_at)
     return 0
 
 

@@ -161,3 +161,32 @@ def test_level_jitter_stays_between_neighbours():
     assert exact.tolist() == [80.0] * 4 + [10.0] * 4
     _, deg, levels = ds[3]
     assert deg.shape == (150, 3, 32, 32) and levels.shape == (150,)
+
+
+def test_evaluate_restore_at_a_mis_set_level(tmp_path, tiny_image_dir):
+    """--restore-at runs every degraded image at one level: its own level reproduces the default rows, the
+    neutral level returns the degraded input, and the CLI writes the level into the JSON."""
+    from train.evaluate import evaluate_model, load_eval_set
+
+    torch.manual_seed(0)
+    model = build_model(preset("tiny"), make_level_map("denoise")).eval()
+    images = load_eval_set(tiny_image_dir)
+    own = evaluate_model(model, images, [35.0], with_ssim=False)
+    same = evaluate_model(model, images, [35.0], with_ssim=False, restore_at=35.0)
+    assert [(r["psnr"], r["input_psnr"]) for r in same["rows"]] == [(r["psnr"], r["input_psnr"]) for r in own["rows"]]
+    assert same["restored_at"] == 35.0 and "restored_at" not in own
+    neutral = evaluate_model(model, images, [15.0, 55.0], with_ssim=False, restore_at=0.0)
+    assert all(r["psnr"] == r["input_psnr"] for r in neutral["rows"])
+    other = evaluate_model(model, images, [55.0], with_ssim=False, restore_at=15.0)
+    assert other["rows"][0]["psnr"] != evaluate_model(model, images, [55.0], with_ssim=False)["rows"][0]["psnr"]
+
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", model, {"steps": 1})
+    out = tmp_path / "e.json"
+    proc = subprocess.run([sys.executable, "-m", "train.evaluate", "--weights", str(ckpt), "--set", str(tiny_image_dir),
+                           "--levels", "55", "--restore-at", "15", "--json", str(out), "--device", "cpu"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "restored at sigma 15" in proc.stdout and json.loads(out.read_text())["restored_at"] == 15.0
+    bad = subprocess.run([sys.executable, "-m", "train.evaluate", "--weights", str(ckpt), "--set", str(tiny_image_dir),
+                          "--levels", "55", "--restore-at", "-3"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
