@@ -94,7 +94,7 @@ def int8_model(flatbuffer: bytes, calibration: dict | None, ranges: str = "mse")
 
 
 MSE_SCALES = np.linspace(0.2, 1.0, 41)  # candidate ranges: these fractions of each level's min/max
-MSE_SAMPLE = 1 << 20  # values kept per tensor and level (an even stride through the calibration outputs)
+MSE_SAMPLE = 1 << 18  # values kept per tensor and level (drawn at random from the calibration outputs)
 
 
 def mse_ranges(flatbuffer: bytes, calibration: dict, qsvs: dict) -> dict:
@@ -112,6 +112,7 @@ def mse_ranges(flatbuffer: bytes, calibration: dict, qsvs: dict) -> dict:
     index = {d["name"]: d["index"] for d in interp.get_tensor_details()}
     names = [n for n in qsvs if n in index and not n.startswith(FLOAT_SCOPE)]
     values: dict[str, dict[float, list]] = {}
+    rng = np.random.default_rng(0)
     for key, feeds in calibration.items():
         runner = interp.get_signature_runner(key)
         levels = [next((float(v.reshape(-1)[0]) for v in feed.values() if np.size(v) == 1), 0.0) for feed in feeds]
@@ -122,8 +123,7 @@ def mse_ranges(flatbuffer: bytes, calibration: dict, qsvs: dict) -> dict:
                 x = interp.get_tensor(index[n])
                 if x.dtype != np.float32 or x.size <= 1:
                     continue
-                step = max(1, x.size * per_level[lv] // MSE_SAMPLE)
-                values.setdefault(n, {}).setdefault(lv, []).append(x.reshape(-1)[::step])
+                values.setdefault(n, {}).setdefault(lv, []).append(sample_values(x, MSE_SAMPLE // per_level[lv], rng))
     out = dict(qsvs)
     for n, per_level_values in values.items():
         lo, hi = level_union_range([np.concatenate(chunks) for chunks in per_level_values.values()])
@@ -131,6 +131,13 @@ def mse_ranges(flatbuffer: bytes, calibration: dict, qsvs: dict) -> dict:
         mn, mx = np.asarray(q["min"], np.float32), np.asarray(q["max"], np.float32)
         out[n] = {**q, "min": np.maximum(mn, np.float32(lo)), "max": np.minimum(mx, np.float32(hi))}
     return out
+
+
+def sample_values(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Up to k values of x drawn at random (a fixed stride aliases with the channels of an NHWC tensor)."""
+    flat = x.reshape(-1)
+    k = max(1, k)
+    return flat.copy() if k >= flat.size else flat[rng.integers(0, flat.size, k)]
 
 
 def level_union_range(per_level: list[np.ndarray]) -> tuple[float, float]:

@@ -150,6 +150,17 @@ def test_mse_range_clips_rare_outliers_and_keeps_dense_ranges():
     assert lo == 0.0 and hi > 0.97  # dense values keep (almost) their whole range; ReLU outputs keep 0
 
 
+def test_range_sample_reaches_every_channel():
+    """A stride through an NHWC tensor reads a few channels only; the sample must see all of them."""
+    from export.tflite_quant import sample_values
+
+    x = np.broadcast_to(np.arange(16, dtype=np.float32) * 10, (1, 64, 64, 16)).copy()  # channel c holds 10*c
+    picked = sample_values(x, x.size // 16, np.random.default_rng(0))
+    assert picked.size == x.size // 16 and set(np.unique(picked)) == set(np.arange(16) * 10.0)
+    assert set(np.unique(x.reshape(-1)[::16])) == {0.0}  # what a stride of 16 would have seen
+    assert sample_values(x[:, :2, :2], 10_000, np.random.default_rng(0)).size == 64
+
+
 def test_level_union_range_keeps_the_strongest_level():
     """A range fitted to the weak levels would clip the strongest one: the union holds each level's own optimum."""
     from export.tflite_quant import level_union_range, mse_range
