@@ -30,14 +30,12 @@ from export.base import (
     summary_line,
     versions,
 )
-from export.tflite_quant import RANGES, quantize
+from export.tflite_quant import RANGE_TEXT, RANGES, quantize
 from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.formats import get_format
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
 DEFAULT_SIZES = ((720, 1280),)
-RANGE_TEXT = {"mse": "per tensor, the widest over the levels of each level's least-squared-error int8 range",
-              "minmax": "min/max over all samples"}
 
 
 @dataclass(frozen=True)
@@ -199,13 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", action="append", default=None,
                         help="HxW per signature (repeat or comma-separate; default 720x1280)")
     parser.add_argument("--threads", type=int, default=2, help="interpreter threads for validation")
-    parser.add_argument("--ranges", choices=RANGES, default="mse",
+    parser.add_argument("--ranges", choices=RANGES, default=None,
                         help="int8 activation ranges: mse (least error at every calibration level; default) or "
                              "minmax (the full observed range)")
     args = parser.parse_args(argv)
+    if args.ranges and args.precision != "int8":
+        raise UserError(f"--ranges sets int8 activation ranges: it needs --precision int8, not {args.precision}")
     sizes = tuple(s for text in args.size for s in parse_sizes(text)) if args.size else DEFAULT_SIZES
     result = export_tflite(TFLiteConfig(common_config(args), sizes=tuple(dict.fromkeys(sizes)), threads=args.threads,
-                                          ranges=args.ranges))
+                                          ranges=args.ranges or "mse"))
     print(summary_line(result))
     return 0
 

@@ -22,7 +22,9 @@ import numpy as np
 from export.base import quiet
 from runtimes.errors import UserError, require
 
-RANGES = ("mse", "minmax")
+RANGE_TEXT = {"mse": "per tensor, the widest over the levels of each level's least-squared-error int8 range",
+              "minmax": "min/max over all samples"}  # the activation range methods, as the metadata states them
+RANGES = tuple(RANGE_TEXT)
 
 
 def quantize(flatbuffer: bytes, precision: str, calibration: dict | None = None, ranges: str = "mse") -> bytes:

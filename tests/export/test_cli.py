@@ -54,6 +54,9 @@ def test_unknown_activation_ranges(tiny_ckpt, tmp_path, capsys):
     argv = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--precision", "int8", "--ranges", "entropy"]
     _one_line_error(*_run(export_tflite_mod, argv, capsys), "--ranges")
     assert list(tmp_path.iterdir()) == []
+    argv = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--precision", "fp16", "--ranges", "minmax"]
+    _one_line_error(*_run(export_tflite_mod, argv, capsys), "needs --precision int8")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_int8_with_runtime_weights_is_refused(tiny_ckpt, calib_dir, tmp_path, capsys):
