@@ -66,6 +66,8 @@ class TrainConfig:
     exclude: tuple[str, ...] = ()
     progress: bool = True
     stop_at: int | None = field(default=None, compare=False)  # stop early (simulates an interruption)
+    init: str | None = None  # start from this checkpoint's weights (same task, architecture and levels)
+    qat: bool = False  # train through the int8 export's rounding (train.qat.QuantSim)
 
     def model_config(self) -> ModelConfig:
         form = "plain" if self.baseline_level is not None else self.form
@@ -98,6 +100,7 @@ class Trainer:
         self.level_map = make_level_map(cfg.task, lmap_levels)
         for lv in self.levels:
             self.level_map.check(lv)
+        init = self._read_init(cfg.init) if cfg.init and not resume else None
         images = load_images(cfg.data, min_size=cfg.patch, exclude=cfg.exclude)
         self.val_images = load_eval_set(cfg.val, crop=cfg.val_crop) if cfg.val else None
         if self.rank == 0:  # inputs checked first: a bad one leaves no run folder behind
@@ -109,12 +112,39 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         self.step, self.total, self.best, self.history = 0, cfg.steps, -1.0, []
-        self.elapsed = 0.0
+        self.elapsed, self.qat_ranges = 0.0, None
+        if init is not None:
+            self.model.load_state_dict(init.state_dict())
         if resume:
             self._resume()
         self.batches = LevelBatches(images, cfg.task, self.levels, cfg.batch, cfg.patch, cfg.seed, self.rank,
                                     jitter=cfg.level_jitter)
-        self.net = self._wrap(self.model)
+        self.sim = self._quant_sim(images) if cfg.qat else None
+        self.net = self._wrap(self.sim or self.model)
+
+    def _read_init(self, path: str):
+        """The start checkpoint's network; it must have this run's task, architecture and level map."""
+        from train.checkpoint import load_checkpoint
+
+        init, meta = load_checkpoint(path)
+        if meta.get("task") != self.cfg.task or init.cfg != self.cfg.model_config():
+            raise UserError(f"{path} is a {meta.get('task')} model of another architecture than this run's; "
+                            "start from a checkpoint of the same task and preset")
+        if init.level_map.to_dict() != self.level_map.to_dict():
+            raise UserError(f"{path} was trained at levels {init.level_map.train_levels}, this run at "
+                            f"{self.level_map.train_levels}; use the same levels")
+        return init
+
+    def _quant_sim(self, images):
+        """The int8 simulation around the model; its activation ranges are calibrated once (kept on resume)."""
+        from train.qat import CALIBRATION_BATCHES, QuantSim
+
+        sim = QuantSim(self.model, self.qat_ranges)
+        if not sim.ranges:
+            exact = LevelBatches(images, self.cfg.task, self.levels, self.cfg.batch, self.cfg.patch, self.cfg.seed,
+                                 self.rank, jitter=0.0)
+            sim.calibrate([self._degraded(exact[i], i)[1:] for i in range(CALIBRATION_BATCHES)])
+        return sim
 
     def _wrap(self, model):
         use_compile = self.cfg.compile if self.cfg.compile is not None else self.device.type == "cuda"
@@ -148,6 +178,7 @@ class Trainer:
                             "use a new --out") from None
         self.step, self.total, self.best = info["step"], info["total"], info["best"]
         self.history, self.elapsed = info["history"], info["elapsed"]
+        self.qat_ranges = {k: tuple(v) for k, v in info["qat_ranges"].items()} if info.get("qat_ranges") else None
 
     def _loader(self):
         workers = self.cfg.workers if self.cfg.workers is not None else min(8, max(0, (os.cpu_count() or 2) - 1))
@@ -157,11 +188,16 @@ class Trainer:
             kw.update(persistent_workers=False, prefetch_factor=4)
         return torch.utils.data.DataLoader(self.batches, **kw)
 
-    def train_step(self, batch) -> float:
-        clean, deg, levels = (t.to(self.device, non_blocking=True) for t in batch)
+    def _degraded(self, batch, step: int):
+        """(target, degraded, levels) on the device from a `LevelBatches` item (denoising adds its noise here)."""
+        clean, deg, levels = (torch.as_tensor(t).to(self.device, non_blocking=True) for t in batch)
         target = clean.repeat(len(self.levels), 1, 1, 1)
         if self.cfg.task == "denoise":
-            deg = add_noise_torch(target, levels, self.cfg.seed, self.rank, self.step)
+            deg = add_noise_torch(target, levels, self.cfg.seed, self.rank, step)
+        return target, deg, levels
+
+    def train_step(self, batch) -> float:
+        target, deg, levels = self._degraded(batch, self.step)
         if self.device.type == "cuda":
             target, deg = (t.contiguous(memory_format=torch.channels_last) for t in (target, deg))
         lr = lr_at(self.cfg, self.step, self.total)
@@ -196,7 +232,7 @@ class Trainer:
         if self.val_images is None or self.rank != 0:
             return None
         self.model.eval()
-        res = evaluate_model(self.model, self.val_images, self.levels, self.device, with_ssim=False)
+        res = evaluate_model(self.sim or self.model, self.val_images, self.levels, self.device, with_ssim=False)
         self.model.train()
         row = {"step": self.step, **{f"{r['level']:g}": round(r["psnr"], 3) for r in res["rows"]},
                "mean": round(res["mean"]["psnr"], 3)}
@@ -228,6 +264,8 @@ class Trainer:
             save_checkpoint(self.out / "best.safetensors", self.model, self.meta())
         info = {"step": self.step, "total": self.total, "best": self.best, "history": self.history,
                 "elapsed": self.elapsed, "arch": self.model.cfg.to_dict(), "task": self.cfg.task}
+        if self.sim is not None:
+            info["qat_ranges"] = self.sim.ranges
         save_train_state(self.out / "last.state.safetensors", self.opt, info, self.model)
         save_checkpoint(self.out / "last.safetensors", self.model, self.meta())
 

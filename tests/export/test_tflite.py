@@ -202,3 +202,28 @@ def test_parse_sizes():
     for bad in ("720", "axb", "1x0", "720x1280x3"):
         with pytest.raises(UserError):
             parse_sizes(bad)
+
+
+def test_qat_simulation_models_the_int8_artifact(exported, tiny_ckpt, calib_dir):
+    """train.qat.QuantSim, calibrated on the exporter's samples, departs from the float model as much as the int8
+    artifact does (not element by element: the exporter's bias correction moves values across rounding steps)."""
+    torch = pytest.importorskip("torch")
+    from export.calibration import calibration_samples
+    from train.checkpoint import load_checkpoint
+    from train.qat import QuantSim
+
+    model, _ = load_checkpoint(tiny_ckpt)
+    pairs = list(calibration_samples(calib_dir, model.level_map, (32, 32)))
+    sim = QuantSim(model)
+    sim.calibrate([(torch.from_numpy(np.stack([im.transpose(2, 0, 1) for im, _ in pairs])),
+                    torch.tensor([lv for _, lv in pairs]))])
+    psnr = lambda a, b: 10 * np.log10(1 / np.mean((a - b) ** 2))  # noqa: E731
+    with TFLiteRunner(exported["int8"].path) as runner, torch.no_grad():
+        for level in (35.0, 75.0):
+            x = rand_image((1, 3, 32, 32), seed=11)
+            got = runner.run({"image": x, "level": np.array([level], np.float32)})["restored"]
+            lv = torch.tensor([level])
+            simulated = sim(torch.from_numpy(x), lv).numpy()
+            floating = model(torch.from_numpy(x), lv).numpy()
+            assert abs(psnr(simulated, floating) - psnr(got, floating)) < 3, (level, psnr(simulated, floating),
+                                                                                psnr(got, floating))
