@@ -22,6 +22,7 @@ Usage:
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     for name, val in (("--steps", a.steps), ("--minutes", a.minutes), ("--batch", a.batch), ("--patch", a.patch),
                       ("--lr", a.lr)):
-        if val is not None and val <= 0:
+        if val is not None and not val > 0:  # also refuses nan
             raise UserError(f"{name} must be positive")
     from train.trainer import train
 
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                      save_every=a.save_every, workers=a.workers, device=a.device, exclude=tuple(a.exclude),
                      seed=a.seed, compile=False, progress=not a.no_progress)
     if cfg.steps is None and cfg.minutes is None:
-        cfg = __import__("dataclasses").replace(cfg, steps=1000)
+        cfg = replace(cfg, steps=1000)
     best = train(cfg, resume=a.resume)
     print(f"best checkpoint: {best}")
     return 0
