@@ -24,6 +24,7 @@ from runtimes.errors import UserError
 from runtimes.formats import Format, meta_path
 
 ARTIFACT_FORMAT = "levelres-artifact"
+FULL_INTEGER = ("int8", "a16w8")  # calibrated precisions: int8 weights, int8 or int16 activations
 LICENSE = "MIT"
 
 
@@ -57,7 +58,7 @@ class ExportConfig:
         out_dir: output folder (created when missing).
         level_mode: folded, weights or fixed.
         level: the baked level (fixed mode), in the user's unit.
-        precision: fp32, fp16, int8-dynamic or int8 (what the format supports).
+        precision: fp32, fp16, int8-dynamic, int8 or a16w8 (what the format supports).
         nhwc: image input/output as (N, H, W, 3).
         io: image input/output type: "float" (float32 in [0, 1]) or "uint8" (0-255, camera bytes).
         calibration: folder of calibration images (int8).
@@ -146,8 +147,9 @@ def load_model(cfg: ExportConfig):
                         f"({model.level_map.unit}, e.g. {model.level_map.trained_range[1]:g})")
     if cfg.level is not None and cfg.level_mode != "fixed":
         raise UserError("--level is only used with --level-mode fixed; drop it or add --level-mode fixed")
-    if cfg.precision == "int8" and cfg.calibration is None:
-        raise UserError("--precision int8 needs --calibration IMAGE_DIR (a folder of representative images)")
+    if cfg.precision in FULL_INTEGER and cfg.calibration is None:
+        raise UserError(f"--precision {cfg.precision} needs --calibration IMAGE_DIR "
+                        "(a folder of representative images)")
     if cfg.calibration is not None:
         from runtimes.images import list_images
 
@@ -159,7 +161,7 @@ def graph_spec(cfg: ExportConfig, shuffle: str = "pixel"):
     """The `GraphSpec` for a config."""
     from export.graph import GraphSpec
 
-    fold = "conv" if cfg.precision == "int8" else "block"  # see GraphSpec.fold
+    fold = "conv" if cfg.precision in FULL_INTEGER else "block"  # see GraphSpec.fold
     return GraphSpec(mode=cfg.level_mode, level=cfg.level, nhwc=cfg.nhwc, shuffle=shuffle, io=cfg.io, fold=fold)
 
 

@@ -2,8 +2,9 @@
 
 Dynamic H/W does not convert (PixelShuffle), so the graph uses the exact transposed-conv
 replacement and each `--size` becomes a signature `s<H>x<W>`. Precisions: fp32, fp16 (fp16
-weights), int8-dynamic (int8 weights, dynamic-range activations) and int8 (full integer, calibrated
-on --calibration images); quantization by ai-edge-quantizer on the float model.
+weights), int8-dynamic (int8 weights, dynamic-range activations), int8 (full integer, calibrated
+on --calibration images) and a16w8 (the same with int16 activations, for NPUs that run it);
+quantization by ai-edge-quantizer on the float model.
 
 Usage:
     python -m export.tflite --weights denoise-mobile --size 720x1280 -o out/
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from export.base import (
+    FULL_INTEGER,
     ExportConfig,
     ExportResult,
     add_common_args,
@@ -34,7 +36,7 @@ from export.tflite_quant import RANGE_TEXT, RANGES, quantize
 from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.formats import get_format
 
-PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8", "a16w8")
 DEFAULT_SIZES = ((720, 1280),)
 
 
@@ -161,27 +163,30 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
         raise UserError("give at least one --size HxW")
     if cfg.ranges not in RANGES:
         raise UserError(f"unknown --ranges {cfg.ranges!r}; choose one of {', '.join(RANGES)}")
-    if c.precision == "int8" and c.level_mode == "weights":
-        raise UserError("--precision int8 needs constant conv weights, but --level-mode weights computes them at "
-                        "run time; use --level-mode folded (the default) or fixed")
+    if c.precision in FULL_INTEGER and c.level_mode == "weights":
+        raise UserError(f"--precision {c.precision} needs constant conv weights, but --level-mode weights computes "
+                        "them at run time; use --level-mode folded (the default) or fixed")
+
+    ranges = "minmax" if c.precision == "a16w8" else cfg.ranges  # 16-bit grids need no clipping search
 
     def build(model, tmp: Path, meta: dict) -> list[Path]:
         meta["toolchain"] = versions("torch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")
         flat = convert_float(model, graph_spec(c, shuffle="deconv"), cfg.sizes)
         sig_io = signature_io(flat)
-        calib = calibration_feeds(c, model, cfg.sizes, sig_io) if c.precision == "int8" else None
-        tmp.write_bytes(quantize(flat, c.precision, calib, cfg.ranges))
+        calib = calibration_feeds(c, model, cfg.sizes, sig_io) if c.precision in FULL_INTEGER else None
+        tmp.write_bytes(quantize(flat, c.precision, calib, ranges))
         shape = lambda h, w: [1, h, w, 3] if c.nhwc else [1, 3, h, w]  # noqa: E731
         meta["signatures"] = {signature_name(s): {"size": list(s), "image_shape": shape(*s),
                                                   **sig_io[signature_name(s)]} for s in cfg.sizes}
         meta["pixel_shuffle"] = "stride-2 transposed conv with a one-hot kernel (exact)"
-        if c.precision == "int8":
+        if c.precision in FULL_INTEGER:
             from export.calibration import calibration_images, calibration_levels
 
             meta["calibration"] = {"folder": str(c.calibration), "images": len(calibration_images(c.calibration)),
                                    "samples": len(next(iter(calib.values()))),
                                    "levels": calibration_levels(model.level_map),
-                                   "ranges": RANGE_TEXT[cfg.ranges], "bias_correction": True,
+                                   "activations": "int16" if c.precision == "a16w8" else "int8",
+                                   "ranges": RANGE_TEXT[ranges], "bias_correction": True,
                                    "float_ops": "level-to-strength scalars; residual scale and add after the last conv"}
         return []
 
@@ -199,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="interpreter threads for validation")
     parser.add_argument("--ranges", choices=RANGES, default=None,
                         help="int8 activation ranges: mse (least error at every calibration level; default) or "
-                             "minmax (the full observed range)")
+                             "minmax (the full observed range); a16w8 always uses minmax")
     args = parser.parse_args(argv)
     if args.ranges and args.precision != "int8":
         raise UserError(f"--ranges sets int8 activation ranges: it needs --precision int8, not {args.precision}")

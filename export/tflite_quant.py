@@ -1,4 +1,4 @@
-"""TFLite quantization: dynamic-range and full-integer int8 by ai-edge-quantizer, on the float model.
+"""TFLite quantization: dynamic-range int8, full-integer int8 and a16w8 by ai-edge-quantizer, on the float model.
 
 Full integer keeps the level path in float so level 0 stays exact: the strength ops and everything
 after the last conv are named into `FLOAT_SCOPE`; ReLU is folded into the convs where that is exact;
@@ -7,7 +7,8 @@ weights are rounded to the quantizer's per-channel grid with bias correction. Ac
 minimises its int8 rounding-plus-clipping error, and keeps the widest of those ranges over the levels, so
 the strongest level is not clipped to suit the weak ones; "minmax" keeps the true min/max over every
 sample. The level input and the strength scalars always keep their true min/max (DESIGN: a clamped
-strength range was the first int8 failure).
+strength range was the first int8 failure). a16w8 is the same graph with 16-bit activations (int8
+weights): min/max ranges, for the NPUs that run it; LiteRT's CPU runs it without XNNPACK.
 
 Usage:
     quantized = quantize(float_flatbuffer, "int8", feeds)   # feeds: export.tflite.calibration_feeds(...)
@@ -28,11 +29,14 @@ RANGES = tuple(RANGE_TEXT)
 
 
 def quantize(flatbuffer: bytes, precision: str, calibration: dict | None = None, ranges: str = "mse") -> bytes:
-    """Apply ai-edge-quantizer: fp16 weights, int8 dynamic range, or full int8 (calibrated, see `int8_model`)."""
+    """Apply ai-edge-quantizer: fp16 weights, int8 dynamic range, or full integer int8 / a16w8 (calibrated,
+    see `int8_model`; a16w8 always uses min/max ranges)."""
     if precision == "fp32":
         return flatbuffer
     if precision == "int8":
         return int8_model(flatbuffer, calibration, ranges)
+    if precision == "a16w8":
+        return int8_model(flatbuffer, calibration, "minmax", activation_bits=16)
     require("ai_edge_quantizer", "tflite")
     from ai_edge_quantizer import quantizer, recipe
 
@@ -51,19 +55,20 @@ _NO_QUANTIZE = {"algorithm_key": "no_quantize",
                 "op_config": {"compute_precision": "FLOAT", "explicit_dequantize": False}}
 
 
-def int8_recipe() -> list:
-    """int8 weights and activations; float32 I/O and float for the ops under `FLOAT_SCOPE`."""
+def int8_recipe(activation_bits: int = 8) -> list:
+    """int8 weights, int8 (or int16) activations; float32 I/O and float for the ops under `FLOAT_SCOPE`."""
     from ai_edge_quantizer import recipe
 
-    rc = recipe.static_wi8_ai8()
+    rc = recipe.static_wi8_ai16() if activation_bits == 16 else recipe.static_wi8_ai8()
     for op in ("INPUT", "OUTPUT"):  # keep float32 I/O (image, level, restored); quantize inside
         rc.append({"regex": ".*", "operation": op, **copy.deepcopy(_NO_QUANTIZE)})
     rc.append({"regex": "^" + FLOAT_SCOPE, "operation": "*", **copy.deepcopy(_NO_QUANTIZE)})
     return rc
 
 
-def int8_model(flatbuffer: bytes, calibration: dict | None, ranges: str = "mse") -> bytes:
-    """Full-integer model: every conv int8 (per-channel weights, per-tensor activations).
+def int8_model(flatbuffer: bytes, calibration: dict | None, ranges: str = "mse", activation_bits: int = 8) -> bytes:
+    """Full-integer model: every conv with int8 per-channel weights and int8 (or, activation_bits=16, int16)
+    per-tensor activations.
 
     The float model is first prepared (`prepare_int8`); activation ranges start as the min/max over all
     calibration samples (ai-edge-quantizer's default is a moving average that forgets most of a small
@@ -73,14 +78,17 @@ def int8_model(flatbuffer: bytes, calibration: dict | None, ranges: str = "mse")
     """
     if ranges not in RANGES:
         raise UserError(f"unknown activation ranges {ranges!r}; choose one of {', '.join(RANGES)}")
+    if activation_bits not in (8, 16) or (activation_bits == 16 and ranges != "minmax"):
+        raise UserError("activations are int8 (any ranges) or int16 (min/max ranges)")
     require("ai_edge_quantizer", "tflite")
     from ai_edge_quantizer import calibrator, quantizer, recipe_manager
     from ai_edge_quantizer.utils import qsv_utils
 
     if not calibration or not all(calibration.values()):
-        raise UserError("INT8 needs calibration samples for every signature (--calibration IMAGE_DIR)")
+        raise UserError("full-integer quantization needs calibration samples for every signature "
+                        "(--calibration IMAGE_DIR)")
     flat = prepare_int8(flatbuffer, calibration)
-    rc = int8_recipe()
+    rc = int8_recipe(activation_bits)
     manager = recipe_manager.RecipeManager()
     manager.load_quantization_recipe(rc)
     q = quantizer.Quantizer(bytearray(flat))

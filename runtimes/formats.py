@@ -32,7 +32,7 @@ FORMATS: dict[str, Format] = {
     "coreml": Format("coreml", ".mlpackage", "export.coreml", "runtimes.coreml:CoreMLRunner", "coreml",
                      ("fp32", "fp16"), "macOS / iOS"),
     "tflite": Format("tflite", ".tflite", "export.tflite", "runtimes.tflite:TFLiteRunner", "tflite",
-                     ("fp32", "fp16", "int8-dynamic", "int8"), "any (LiteRT)"),
+                     ("fp32", "fp16", "int8-dynamic", "int8", "a16w8"), "any (LiteRT)"),
 }
 
 

@@ -44,8 +44,9 @@ def test_unwritable_output(tiny_ckpt, tmp_path, capsys):
                     "cannot create output folder")
 
 
-def test_int8_needs_calibration(tiny_ckpt, tmp_path, capsys):
-    argv = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--precision", "int8", "--size", "32x32"]
+@pytest.mark.parametrize("precision", ["int8", "a16w8"])
+def test_full_integer_needs_calibration(tiny_ckpt, tmp_path, capsys, precision):
+    argv = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--precision", precision, "--size", "32x32"]
     _one_line_error(*_run(export_tflite_mod, argv, capsys), "--calibration")
     assert list(tmp_path.iterdir()) == []
 
@@ -54,9 +55,10 @@ def test_unknown_activation_ranges(tiny_ckpt, tmp_path, capsys):
     argv = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--precision", "int8", "--ranges", "entropy"]
     _one_line_error(*_run(export_tflite_mod, argv, capsys), "--ranges")
     assert list(tmp_path.iterdir()) == []
-    argv = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--precision", "fp16", "--ranges", "minmax"]
-    _one_line_error(*_run(export_tflite_mod, argv, capsys), "needs --precision int8")
-    assert list(tmp_path.iterdir()) == []
+    for precision in ("fp16", "a16w8"):  # a16w8 always uses min/max ranges
+        argv = ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--precision", precision, "--ranges", "minmax"]
+        _one_line_error(*_run(export_tflite_mod, argv, capsys), "needs --precision int8")
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_int8_with_runtime_weights_is_refused(tiny_ckpt, calib_dir, tmp_path, capsys):

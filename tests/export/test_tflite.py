@@ -39,6 +39,7 @@ def exported(tiny_ckpt, affine_ckpt, calib_dir, tmp_path_factory):
         "int8-minmax": export_tflite(TFLiteConfig(
             ExportConfig(str(tiny_ckpt), out, precision="int8", calibration=calib_dir, name="tiny-minmax"),
             sizes=SIZES[:1], ranges="minmax")),
+        "a16w8": make(tiny_ckpt, sizes=SIZES[:1], precision="a16w8", calibration=calib_dir),
     }
 
 
@@ -227,3 +228,31 @@ def test_qat_simulation_models_the_int8_artifact(exported, tiny_ckpt, calib_dir)
             floating = model(torch.from_numpy(x), lv).numpy()
             assert abs(psnr(simulated, floating) - psnr(got, floating)) < 3, (level, psnr(simulated, floating),
                                                                                 psnr(got, floating))
+
+
+def test_a16w8_int16_activations_closer_than_int8(exported, tiny_ckpt, reference):
+    """a16w8: int8 weights, int16 activations in every conv, min/max ranges; nearer the float model than int8,
+    and level 0 still returns the input exactly."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    from export.tflite import RANGE_TEXT
+
+    a16, a8 = exported["a16w8"], exported["int8"]
+    assert a16.validation["status"] == "passed"
+    assert a16.meta["precision"] == "a16w8" and a16.meta["calibration"]["activations"] == "int16"
+    assert a16.meta["calibration"]["ranges"] == RANGE_TEXT["minmax"]
+    assert a16.validation["min_psnr_vs_reference"] > a8.validation["min_psnr_vs_reference"]
+    model = fbu.read_model_from_bytearray(bytearray(a16.path.read_bytes()))
+    g = model.subgraphs[0]
+    convs = [op for op in g.operators if max(model.operatorCodes[op.opcodeIndex].builtinCode,
+                                             model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)
+             == schema.BuiltinOperator.CONV_2D]
+    assert convs and all(g.tensors[op.inputs[0]].type == schema.TensorType.INT16 for op in convs)
+    assert all(g.tensors[op.inputs[1]].type == schema.TensorType.INT8 for op in convs)
+    with TFLiteRunner(a16.path) as runner:
+        x = rand_image((1, 3, 32, 32), seed=4)
+        np.testing.assert_array_equal(runner.run({"image": x, "level": np.array([0.0], np.float32)})["restored"], x)
+        got = runner.run({"image": x, "level": np.array([75.0], np.float32)})["restored"]
+    ref = reference(tiny_ckpt, x, 75.0)
+    assert 10 * np.log10(1 / np.mean((got - ref) ** 2)) > 45
