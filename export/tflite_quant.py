@@ -30,13 +30,11 @@ RANGES = tuple(RANGE_TEXT)
 
 def quantize(flatbuffer: bytes, precision: str, calibration: dict | None = None, ranges: str = "mse") -> bytes:
     """Apply ai-edge-quantizer: fp16 weights, int8 dynamic range, or full integer int8 / a16w8 (calibrated,
-    see `int8_model`; a16w8 always uses min/max ranges)."""
+    see `int8_model`; a16w8 takes min/max ranges only)."""
     if precision == "fp32":
         return flatbuffer
-    if precision == "int8":
-        return int8_model(flatbuffer, calibration, ranges)
-    if precision == "a16w8":
-        return int8_model(flatbuffer, calibration, "minmax", activation_bits=16)
+    if precision in ("int8", "a16w8"):
+        return int8_model(flatbuffer, calibration, ranges, activation_bits=16 if precision == "a16w8" else 8)
     require("ai_edge_quantizer", "tflite")
     from ai_edge_quantizer import quantizer, recipe
 
@@ -79,7 +77,7 @@ def int8_model(flatbuffer: bytes, calibration: dict | None, ranges: str = "mse",
     if ranges not in RANGES:
         raise UserError(f"unknown activation ranges {ranges!r}; choose one of {', '.join(RANGES)}")
     if activation_bits not in (8, 16) or (activation_bits == 16 and ranges != "minmax"):
-        raise UserError("activations are int8 (any ranges) or int16 (min/max ranges)")
+        raise UserError("16-bit activations take min/max ranges only (ranges='minmax')")
     require("ai_edge_quantizer", "tflite")
     from ai_edge_quantizer import calibrator, quantizer, recipe_manager
     from ai_edge_quantizer.utils import qsv_utils

@@ -62,9 +62,6 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("give a budget: --steps N or --minutes M")
     if not 0.0 <= a.level_jitter <= 0.5:
         raise UserError("--level-jitter must be in [0, 0.5] (0.5 reaches halfway to the neighbouring level)")
-    for name, val in (("--steps", a.steps), ("--minutes", a.minutes), ("--batch", a.batch), ("--patch", a.patch)):
-        if val is not None and val <= 0:
-            raise UserError(f"{name} must be positive")
     from train.trainer import TrainConfig, train
 
     cfg = TrainConfig(
@@ -75,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         level_weighting=a.level_weighting, level_jitter=a.level_jitter,
         val=a.val, val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
         amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", exclude=tuple(a.exclude),
-        progress=not a.no_progress)
+        progress=not a.no_progress).check()
     best = train(cfg, resume=a.resume)
     print(f"best checkpoint: {best}")
     return 0

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runtimes.errors import CliParser, UserError, run_cli
+from runtimes.errors import CliParser, run_cli
 from train.model import LevelConv2d, LevelNet
 
 CALIBRATION_BATCHES = 4  # training batches (each at every training level) that set the activation ranges
@@ -186,16 +186,12 @@ def parse_args(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    for name, val in (("--steps", a.steps), ("--minutes", a.minutes), ("--batch", a.batch), ("--patch", a.patch),
-                      ("--lr", a.lr)):
-        if val is not None and not val > 0:  # also refuses nan
-            raise UserError(f"{name} must be positive")
     from train.trainer import train
 
     cfg = qat_config(a.weights, data=a.data, out=a.out, steps=a.steps if a.minutes is None else None,
                      minutes=a.minutes, lr=a.lr, batch=a.batch, patch=a.patch, val=a.val, val_every=a.val_every,
                      save_every=a.save_every, workers=a.workers, device=a.device, exclude=tuple(a.exclude),
-                     seed=a.seed, compile=False, progress=not a.no_progress)
+                     seed=a.seed, compile=False, progress=not a.no_progress).check()
     if cfg.steps is None and cfg.minutes is None:
         cfg = replace(cfg, steps=1000)
     best = train(cfg, resume=a.resume)

@@ -69,6 +69,14 @@ class TrainConfig:
     init: str | None = None  # start from this checkpoint's weights (same task, architecture and levels)
     qat: bool = False  # train through the int8 export's rounding (train.qat.QuantSim)
 
+    def check(self) -> TrainConfig:
+        """Refuse a non-positive (or nan) budget, batch, crop size, learning rate or period (one-line errors)."""
+        for name in ("steps", "minutes", "batch", "patch", "lr", "val_every", "save_every"):
+            val = getattr(self, name)
+            if val is not None and not val > 0:
+                raise UserError(f"--{name.replace('_', '-')} must be positive")
+        return self
+
     def model_config(self) -> ModelConfig:
         form = "plain" if self.baseline_level is not None else self.form
         return preset(self.preset, form=form, channels=self.channels, blocks=self.blocks)
@@ -92,7 +100,7 @@ class Trainer:
     """Holds the model, optimizer, data and bookkeeping of one run."""
 
     def __init__(self, cfg: TrainConfig, resume: bool = False):
-        self.cfg, self.out = cfg, Path(cfg.out)
+        self.cfg, self.out = cfg.check(), Path(cfg.out)
         self.rank, self.world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         self.device = resolve_device(cfg.device)
         self.levels = cfg.train_levels() or make_level_map(cfg.task).train_levels

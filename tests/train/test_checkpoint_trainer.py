@@ -131,6 +131,8 @@ def _cli(*args):
     ["-m", "train", "--task", "denoise", "--data", "no/such/dir", "--out", "x", "--steps", "1", "--preset", "tiny"],
     ["-m", "train", "--task", "denoise", "--data", ".", "--out", "x", "--steps", "1", "--levels", "nan"],
     ["-m", "train", "--task", "denoise", "--data", ".", "--out", "x", "--steps", "1", "--levels", "-5"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--save-every", "0"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--lr", "nan"],
     ["-m", "train.evaluate", "--weights", "missing.safetensors", "--set", ".", "--levels", "25"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "/proc/levelres-out", "--steps", "1"],
 ])

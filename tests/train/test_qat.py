@@ -119,6 +119,7 @@ def test_qat_start_levels_must_match(tmp_path, tiny_image_dir):
     (["--weights", "missing.safetensors", "--data", ".", "--out", "x"], "checkpoint not found"),
     (["--weights", "denoise-fast", "--data", ".", "--out", "x", "--steps", "0"], "--steps must be positive"),
     (["--weights", "denoise-fast", "--data", ".", "--out", "x", "--lr", "nan"], "--lr must be positive"),
+    (["--weights", "denoise-fast", "--data", ".", "--out", "x", "--val-every", "0"], "--val-every must be positive"),
     (["--weights", "denoise-fast", "--data", "no/such/dir", "--out", "x", "--steps", "1"], "no/such/dir"),
 ])
 def test_cli_user_errors_are_one_line(args, msg, tmp_path):
