@@ -64,7 +64,9 @@ for name in $RUNS; do
     sr*) set=Set14; levels="1 2 3 4 5 6" ;;
     *) continue ;;
   esac
-  python -m train.evaluate --weights "$best" --set "$DATA/test/$set" --levels $levels \
-      --json "$OUT/$name/eval-$set.json" >> "$OUT/$name.log" 2>&1
+  second() { python -m train.evaluate --weights "$best" --set "$DATA/test/$set" --levels $levels \
+      --json "$OUT/$name/eval-$set.json" >> "$OUT/$name.log" 2>&1; }
+  if [ "${SEQUENTIAL:-0}" = 1 ]; then second; else second & fi
 done
+wait
 exit 0

@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--compile", choices=("on", "off"), help="torch.compile (default: on for CUDA)")
     p.add_argument("--exclude", nargs="*", default=[], help="file names of --data to leave out")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="start from this checkpoint's weights (same task, architecture and training levels); "
+                        "the optimizer and schedule start fresh")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         level_weighting=a.level_weighting, level_jitter=a.level_jitter,
         val=a.val, val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
         amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", exclude=tuple(a.exclude),
-        progress=not a.no_progress).check()
+        progress=not a.no_progress, init=a.init).check()
     best = train(cfg, resume=a.resume)
     print(f"best checkpoint: {best}")
     return 0
