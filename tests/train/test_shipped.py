@@ -1,5 +1,7 @@
 """The shipped weights load, keep level 0 exact, and restore real images better than their degraded input."""
 
+import sys
+
 import pytest
 
 pytest.importorskip("torch")
@@ -14,7 +16,14 @@ SHIPPED = {
     "denoise-fast": ("denoise", [15.0, 35.0, 55.0, 75.0], 250_000, 30, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
     "denoise-fast-affine": ("denoise", [15.0, 35.0, 55.0, 75.0], 250_000, 30, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
     "dejpeg-fast": ("dejpeg", [10.0, 30.0, 50.0, 80.0], 250_000, 30, "LIVE1_color", 100, ((10, 0.1), (30, 0.1))),
+    "sr-mobile": ("sr", [2.0, 3.0, 4.0, 5.0], 200_000, 100, "Set5", 1, ((2, 0.5), (4, 0.5))),
 }
+
+
+def test_every_shipped_weight_set_is_listed():
+    from train.checkpoint import PRETRAINED_DIR
+
+    assert sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors")) == sorted(SHIPPED)
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))
@@ -37,3 +46,21 @@ def test_shipped_restores_real_images(name):
     assert rows[neutral]["psnr"] == rows[neutral]["input_psnr"]  # the neutral level returns its input exactly
     for lv, gain in checks:
         assert rows[lv]["psnr"] > rows[lv]["input_psnr"] + gain
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_shipped_exports_to_every_format(name, tmp_path):
+    """Each shipped set through export.all: ONNX and TFLite validated against the reference here, the
+    TensorRT ONNX validated in onnxruntime, CoreML converted with its structure checked."""
+    for module in ("onnxruntime", "litert_torch", "ai_edge_litert", "coremltools"):
+        pytest.importorskip(module)
+    from export.all import AllConfig, export_all
+    from export.base import ExportConfig
+
+    rows = {r.fmt: r for r in export_all(AllConfig(ExportConfig(name, tmp_path), tflite_sizes=((64, 96),)))}
+    assert all(r.made == "made" for r in rows.values()), [(r.fmt, r.made, r.note) for r in rows.values()]
+    assert rows["onnx"].validated == "passed" and rows["tflite"].validated == "passed"
+    assert rows["tensorrt"].validated == "passed (ONNX)"
+    expected = "passed" if sys.platform == "darwin" else "not validated: Core ML prediction needs macOS"
+    assert rows["coreml"].validated.startswith(expected)
