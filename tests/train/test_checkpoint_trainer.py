@@ -135,12 +135,29 @@ def _cli(*args):
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--lr", "nan"],
     ["-m", "train.evaluate", "--weights", "missing.safetensors", "--set", ".", "--levels", "25"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "/proc/levelres-out", "--steps", "1"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--preset", "fast",
+     "--init", "denoise-mobile"],  # another architecture
+    ["-m", "train", "--task", "dejpeg", "--data", "samples", "--out", "x", "--steps", "1", "--init", "denoise-mobile"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--init", "no-such-set"],
 ])
 def test_cli_user_errors_are_one_line(args, tmp_path):
     r = _cli(*args)
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().startswith("error:") and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_init_starts_from_the_checkpoint(tmp_path, tiny_image_dir):
+    """--init: the run starts from the given weights (one step at a tiny learning rate stays next to them)."""
+    start = train(_cfg(tiny_image_dir, tmp_path / "a", steps=2))
+    out = tmp_path / "b"
+    r = _cli("-m", "train", "--task", "denoise", "--preset", "tiny", "--data", str(tiny_image_dir), "--out", str(out),
+             "--levels", "15", "45", "--steps", "1", "--lr", "1e-9", "--batch", "2", "--patch", "32", "--workers", "0",
+             "--init", str(start), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    a, b = load_checkpoint(start)[0].state_dict(), load_checkpoint(out / "last.safetensors")[0].state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert read_meta(out / "last.safetensors")["train_config"]["init"] == str(start)
 
 
 def test_cli_empty_folder(tmp_path):

@@ -59,3 +59,26 @@ def test_unknown_run_names_are_reported(data_root, tmp_path):
     res = _run(data_root, tmp_path, "xx-tiny-linear dn-tiny-bogus dn-tiny-dedicated")
     assert res.stderr.count("unknown run") == 3
     assert not any(p.is_dir() for p in tmp_path.iterdir())
+
+
+def test_gpu_batch_script(data_root, tmp_path):
+    """scripts/train_gpu.sh: the jittered continuation of the shipped mobile denoiser and the seven SR runs."""
+    script = SCRIPT.parent / "train_gpu.sh"
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    env = dict(os.environ, WORKERS="0", PATH=path)
+    res = subprocess.run(["bash", str(script), str(data_root), str(tmp_path), "1steps", "--batch", "1"], env=env,
+                         capture_output=True, text=True, timeout=900, cwd=SCRIPT.parents[1])
+    assert res.returncode == 0, res.stderr
+    runs = ["dn-mobile-jitter", "sr-mobile-linear", "sr-mobile-affine",
+            *(f"sr{s}-mobile-dedicated" for s in range(2, 7))]
+    for name in runs:
+        assert (tmp_path / name / "best.safetensors").is_file(), (tmp_path / f"{name}.log").read_text()
+    dn = json.loads((tmp_path / "dn-mobile-jitter" / "last.json").read_text())
+    cfg = dn["train_config"]
+    assert cfg["init"] == "denoise-mobile" and cfg["level_jitter"] == 0.5
+    assert cfg["lr"] == 1e-4 and (tmp_path / "dn-mobile-jitter" / "eval-CBSD68.json").is_file()
+    sr6 = json.loads((tmp_path / "sr6-mobile-dedicated" / "last.json").read_text())
+    assert sr6["baseline_level"] == 6.0 and sr6["arch"]["form"] == "plain"
+    affine = json.loads((tmp_path / "sr-mobile-affine" / "last.json").read_text())
+    assert affine["arch"]["form"] == "affine" and affine["train_config"]["level_jitter"] == 0.5
+    assert (tmp_path / "sr-mobile-affine" / "eval-Set14.json").is_file()
