@@ -13,6 +13,10 @@
 # The seed's tables need, per task, the linear and affine runs and a dedicated run at every test level:
 #   RUNS="dn-mobile-linear dn-mobile-affine $(for l in 5 25 45 65 90; do echo dn$l-mobile-dedicated; done)"
 set -u
+if [ $# -lt 2 ]; then
+  echo "usage: [RUNS=\"...\"] [SEQUENTIAL=1] scripts/train_shipped.sh DATA_ROOT OUT_DIR [BUDGET] [extra train args...]" >&2
+  exit 2
+fi
 DATA=$1; OUT=$2; BUDGET=${3:-6}; shift 3 || shift $#
 if [[ $BUDGET == *steps ]]; then BUDGET=(--steps "${BUDGET%steps}"); else BUDGET=(--minutes "$BUDGET"); fi
 EXTRA=("$@")
@@ -20,15 +24,23 @@ RUNS=${RUNS:-"dn-mobile-linear dn-mobile-affine dn25-mobile-dedicated dn-paper-l
 mkdir -p "$OUT"
 DN="0 5 15 25 35 45 55 65 75 90"
 run() {  # name, eval set, eval levels, train args...
-  local name=$1 set=$2 levels=$3; shift 3
+  local name=$1 set=$2 levels=$3 status; shift 3
   { python -m train --data "$DATA/train/CBSD432" --out "$OUT/$name" "${BUDGET[@]}" --no-progress \
-        --val-every 2000 "$@" "${EXTRA[@]}" \
+        --val-every 2000 "$@" ${EXTRA[@]+"${EXTRA[@]}"} \
     && python -m train.evaluate --weights "$OUT/$name/best.safetensors" --set "$DATA/test/$set" \
         --levels $levels --json "$OUT/$name/eval-$set.json"; } > "$OUT/$name.log" 2>&1
-  echo "$name: exit $?"
+  status=$?
+  echo "$name: exit $status"
+  return $status
 }
+rc=0; pids=()
 start() {  # run concurrently (one GPU), or one after another with SEQUENTIAL=1 (a CPU)
-  if [ "${SEQUENTIAL:-0}" = 1 ]; then run "$@"; else run "$@" & fi
+  if [ "${SEQUENTIAL:-0}" = 1 ]; then "$@" || rc=1; else "$@" & pids+=($!); fi
+}
+finish() {  # wait for the concurrent jobs; any failure makes the script's exit status 1
+  local pid
+  for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" || rc=1; done
+  pids=()
 }
 for name in $RUNS; do
   # <task>[<level>]-<preset>-<kind>: dn|dj|sr, a preset of train.model, linear|affine|affine-nw|dedicated
@@ -41,18 +53,18 @@ for name in $RUNS; do
         levels="10 30 50 70 80 90 100"; neutral=100; workers=2 ;;
     sr) args=(--task sr --levels 2 3 4 5 --exclude 302003.jpg --val "$DATA/test/CBSD68"); set=Set5
         levels="1 2 3 4 5 6"; neutral=1; workers=2 ;;
-    *) echo "unknown run $name" >&2; continue ;;
+    *) echo "unknown run $name" >&2; rc=1; continue ;;
   esac
   case $kind in
     linear|affine) args+=(--form "$kind") ;;
     affine-nw) args+=(--form affine --level-weighting none) ;;
-    dedicated) [ -n "$lv" ] || { echo "unknown run $name (a dedicated run names its level)" >&2; continue; }
+    dedicated) [ -n "$lv" ] || { echo "unknown run $name (a dedicated run names its level)" >&2; rc=1; continue; }
         args+=(--baseline-level "$lv"); levels="$neutral $lv" ;;
-    *) echo "unknown run $name" >&2; continue ;;
+    *) echo "unknown run $name" >&2; rc=1; continue ;;
   esac
-  start "$name" "$set" "$levels" "${args[@]}" --preset "$preset" --workers "${WORKERS:-$workers}"
+  start run "$name" "$set" "$levels" "${args[@]}" --preset "$preset" --workers "${WORKERS:-$workers}"
 done
-wait
+finish
 # The second test set of each task: LIVE1 for de-JPEG, Set14 for SR (the levels each run was evaluated at).
 for name in $RUNS; do
   best="$OUT/$name/best.safetensors"
@@ -64,9 +76,8 @@ for name in $RUNS; do
     sr*) set=Set14; levels="1 2 3 4 5 6" ;;
     *) continue ;;
   esac
-  second() { python -m train.evaluate --weights "$best" --set "$DATA/test/$set" --levels $levels \
-      --json "$OUT/$name/eval-$set.json" >> "$OUT/$name.log" 2>&1; }
-  if [ "${SEQUENTIAL:-0}" = 1 ]; then second; else second & fi
+  start python -m train.evaluate --weights "$best" --set "$DATA/test/$set" --levels $levels \
+      --json "$OUT/$name/eval-$set.json" >> "$OUT/$name.log" 2>&1
 done
-wait
-exit 0
+finish
+exit $rc

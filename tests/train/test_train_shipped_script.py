@@ -57,8 +57,22 @@ def test_one_weight_set_and_dedicated_runs(data_root, tmp_path):
 
 def test_unknown_run_names_are_reported(data_root, tmp_path):
     res = _run(data_root, tmp_path, "xx-tiny-linear dn-tiny-bogus dn-tiny-dedicated")
-    assert res.stderr.count("unknown run") == 3
+    assert res.returncode == 1 and res.stderr.count("unknown run") == 3
     assert not any(p.is_dir() for p in tmp_path.iterdir())
+
+
+def test_a_failed_run_fails_the_script(data_root, tmp_path):
+    res = _run(data_root, tmp_path, "dn-tiny-linear", budget="0steps")  # refused: --steps must be positive
+    assert res.returncode == 1 and "dn-tiny-linear: exit 2" in res.stdout
+    assert "--steps must be positive" in (tmp_path / "dn-tiny-linear.log").read_text()
+
+
+def test_usage_without_arguments():
+    res = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and res.stderr.startswith("usage:")
+    res = subprocess.run(["bash", str(SCRIPT.parent / "train_gpu.sh"), "data"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2 and res.stderr.startswith("usage:")
 
 
 def test_gpu_batch_script(data_root, tmp_path):
@@ -69,6 +83,7 @@ def test_gpu_batch_script(data_root, tmp_path):
     res = subprocess.run(["bash", str(script), str(data_root), str(tmp_path), "1steps", "--batch", "1"], env=env,
                          capture_output=True, text=True, timeout=900, cwd=SCRIPT.parents[1])
     assert res.returncode == 0, res.stderr
+    assert "dn-mobile-jitter: exit 0" in res.stdout and "sr6-mobile-dedicated: exit 0" in res.stdout
     runs = ["dn-mobile-jitter", "sr-mobile-linear", "sr-mobile-affine",
             *(f"sr{s}-mobile-dedicated" for s in range(2, 7))]
     for name in runs:
