@@ -8,12 +8,16 @@ the architecture in the model's metadata (`tile_bytes_per_pixel`), or taken as t
 `FALLBACK_TILE_BYTES_PER_PIXEL` when the metadata has none. The bound covers the image buffers,
 activations and weights, not the runtime library's own fixed footprint.
 `--level auto` reads the JPEG quality from the file (dejpeg) or estimates sigma (denoise); see
-runtimes/autolevel.py. EXIF orientation, EXIF/ICC, grey, alpha and 16-bit input are handled by
+runtimes/autolevel.py. An SR model takes a low-resolution image and returns it upscaled by the level
+(scale): the image is first resized by OpenCV bicubic, as in training, then restored; with
+`--input-upscaled` the image is taken as already resized to the output size. EXIF orientation,
+EXIF/ICC, grey, alpha and 16-bit input are handled by
 runtimes/photo.py; the output is written atomically.
 
 Usage:
     python -m runtimes.restore noisy.png --model out/artifacts/denoise-mobile.onnx --level 25 -o clean.png
     python -m runtimes.restore photo.jpg --model dejpeg.tflite --level auto -o fixed.png --max-memory 512
+    python -m runtimes.restore small.png --model sr-mobile --level 3 -o large.png     # 3x the width and height
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import importlib.util
 import json
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +55,7 @@ class RestoreConfig:
         out: the output file (format from the suffix).
         max_memory_mb: memory bound for image buffers, activations and weights, in MiB.
         threads: runtime threads (None: the runtime's default).
+        input_upscaled: SR only: the image is already at the output size (no resize before the model).
     """
 
     image: Path
@@ -59,6 +64,7 @@ class RestoreConfig:
     out: Path
     max_memory_mb: float = 1024.0
     threads: int | None = None
+    input_upscaled: bool = False
 
 
 def shipped_weights_dir() -> Path | None:
@@ -202,6 +208,20 @@ def plan_max_pixels(meta: dict, height: int, width: int, max_memory_mb: float) -
     return int(budget // per_pixel)
 
 
+def upscale_photo(photo: Photo, scale: float, max_memory_mb: float) -> Photo:
+    """The photo resized by `scale` with OpenCV bicubic (the SR model's input, as in training), alpha too."""
+    import cv2
+
+    h, w = photo.rgb.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size[0] * size[1] * FRAME_BYTES_PER_PIXEL > max_memory_mb * 2**20:
+        raise UserError(f"upscaling {w}x{h} by {scale:g} gives {size[0]}x{size[1]}, whose buffers exceed "
+                        f"--max-memory {max_memory_mb:g} MB; raise it or give a smaller scale")
+    rgb = np.clip(cv2.resize(photo.rgb, size, interpolation=cv2.INTER_CUBIC), 0.0, 1.0).astype(np.float32)
+    alpha = None if photo.alpha is None else cv2.resize(photo.alpha, size, interpolation=cv2.INTER_LINEAR)
+    return replace(photo, rgb=rgb, alpha=alpha)
+
+
 def check_output(out: Path) -> None:
     """Fail before any work when the output can't be written (unknown suffix, a folder, no writable parent)."""
     import os
@@ -226,8 +246,14 @@ def restore_file(cfg: RestoreConfig) -> dict:
         raise UserError(f"--max-memory must be a positive number of MB, got {cfg.max_memory_mb}")
     check_output(Path(cfg.out))
     kind, path, meta = resolve_model(cfg.model)
+    task = meta.get("task")
+    if cfg.input_upscaled and task != "sr":
+        raise UserError(f"--input-upscaled applies to SR models; {path} is a {task} model")
     photo = read_photo(cfg.image)
     level, how = resolve_level(cfg.level, meta, photo)
+    if task == "sr" and not cfg.input_upscaled:
+        photo = upscale_photo(photo, level, cfg.max_memory_mb)
+        how += f", upscaled from {cfg.image.name}'s size by bicubic"
     h, w = photo.rgb.shape[:2]
     max_pixels = plan_max_pixels(meta, h, w, cfg.max_memory_mb)
     runner = enter_runner(make_runner(kind, path, cfg.threads), path)
@@ -251,8 +277,10 @@ def parse_args(argv: list[str] | None) -> RestoreConfig:
     p.add_argument("--max-memory", type=float, default=RestoreConfig.max_memory_mb, metavar="MB",
                    help="memory bound for image buffers and activations; larger frames are tiled (default %(default)g)")
     p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's own)")
+    p.add_argument("--input-upscaled", action="store_true",
+                   help="SR: the image is already resized to the output size (default: resize it by the scale)")
     a = p.parse_args(argv)
-    return RestoreConfig(a.image, a.model, a.level, a.out, a.max_memory, a.threads)
+    return RestoreConfig(a.image, a.model, a.level, a.out, a.max_memory, a.threads, a.input_upscaled)
 
 
 def main(argv: list[str] | None = None) -> int:

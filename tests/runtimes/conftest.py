@@ -16,8 +16,8 @@ CBSD68 = DATASETS / "test" / "CBSD68"
 
 
 def save_random_checkpoint(path: Path, preset: str = "tiny", seed: int = 0, out_gain: float | None = None,
-                           **overrides) -> Path:
-    """A random-weight denoise checkpoint of a preset (with field overrides).
+                           task: str = "denoise", **overrides) -> Path:
+    """A random-weight checkpoint (denoise unless `task` says otherwise) of a preset (with field overrides).
 
     `out_gain` re-initialises the last level conv with that gain (1.0 makes the residual as large as the
     body's, so the output differs clearly from the input; the default init keeps it small).
@@ -29,7 +29,7 @@ def save_random_checkpoint(path: Path, preset: str = "tiny", seed: int = 0, out_
     from train.model import preset as make_preset
 
     torch.manual_seed(seed)
-    model = build_model(make_preset(preset, **overrides), make_level_map("denoise"))
+    model = build_model(make_preset(preset, **overrides), make_level_map(task))
     if out_gain is not None:
         model.conv_out.reset_parameters(gain=out_gain)
     return save_checkpoint(path, model, {"note": "random weights for tests"})

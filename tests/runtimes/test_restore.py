@@ -214,3 +214,43 @@ def test_memory_bound_too_small(tmp_path, capsys, tiny_ckpt):
     good = save(tmp_path / "good.png", rand_u8(64, 64))
     code, err = run(capsys, good, "-m", tiny_ckpt, "-l", 5, "-o", tmp_path / "o.png", "--max-memory", 0.5)
     assert code == 2 and "too small" in err and not (tmp_path / "o.png").exists()
+
+
+def test_sr_upscales_by_the_level(tmp_path, capsys, random_ckpt):
+    """An SR model gets the image bicubic-resized by the scale (as in training); alpha follows; x1 is exact."""
+    import cv2
+
+    from train.checkpoint import load_checkpoint
+    from train.evaluate import restore as torch_restore
+
+    ckpt = random_ckpt(tmp_path / "sr.safetensors", task="sr", out_gain=1.0)
+    src = save(tmp_path / "small.png", rand_u8(20, 30, seed=4))
+    code, err = run(capsys, src, "-m", ckpt, "-l", 3, "-o", tmp_path / "big.png")
+    assert code == 0 and "60x90" not in err and "90x60" in err and "upscaled" in err, err
+    out = load(tmp_path / "big.png")[1].astype(np.float32) / 255
+    up = np.clip(cv2.resize(read_photo(src).rgb, (90, 60), interpolation=cv2.INTER_CUBIC), 0, 1)
+    ref = np.clip(torch_restore(load_checkpoint(ckpt)[0], up, 3.0), 0, 1)
+    assert out.shape == (60, 90, 3) and np.abs(out - ref).max() <= 1 / 255 + 1e-6
+    assert np.abs(out - up).mean() > 1 / 255  # the model changed the bicubic image
+
+    assert run(capsys, src, "-m", ckpt, "-l", 3, "-o", tmp_path / "same.png", "--input-upscaled")[0] == 0
+    assert load(tmp_path / "same.png")[1].shape == (20, 30, 3)
+
+    rgba = rand_u8(10, 14, 4, seed=5)
+    save(tmp_path / "a.png", rgba)
+    assert run(capsys, tmp_path / "a.png", "-m", ckpt, "-l", 2, "-o", tmp_path / "a_big.png")[0] == 0
+    mode, got, _ = load(tmp_path / "a_big.png")
+    assert mode == "RGBA" and got.shape == (20, 28, 4)
+    np.testing.assert_array_equal(got[..., 3], cv2.resize(rgba[..., 3], (28, 20), interpolation=cv2.INTER_LINEAR))
+
+    assert run(capsys, src, "-m", ckpt, "-l", 1, "-o", tmp_path / "one.png")[0] == 0  # the neutral scale
+    np.testing.assert_array_equal(load(tmp_path / "one.png")[1], load(src)[1])
+
+
+def test_sr_flags_are_checked(tmp_path, capsys, tiny_ckpt, random_ckpt):
+    src = save(tmp_path / "in.png", rand_u8(16, 16))
+    code, err = run(capsys, src, "-m", tiny_ckpt, "-l", 25, "-o", tmp_path / "o.png", "--input-upscaled")
+    assert code == 2 and "applies to SR models" in err and len(err.splitlines()) == 1
+    ckpt = random_ckpt(tmp_path / "sr.safetensors", task="sr")
+    code, err = run(capsys, src, "-m", ckpt, "-l", 16, "-o", tmp_path / "o.png", "--max-memory", 0.05)
+    assert code == 2 and "upscaling 16x16 by 16" in err and not (tmp_path / "o.png").exists()
