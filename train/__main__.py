@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--level-jitter", type=float, default=0.0,
                    help="draw each sample's level uniformly up to this fraction of the way to the neighbouring "
                         "training levels (0 = the exact training levels, the seed's method)")
+    p.add_argument("--level-exact", type=float, default=0.0,
+                   help="with --level-jitter: the fraction of each level's samples kept at the exact training "
+                        "level (pins the end levels, which jitter draws from one side only; default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val", help="folder of validation images (centre crops)")
     p.add_argument("--val-every", type=int, default=1000)
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("give a budget: --steps N or --minutes M")
     if not 0.0 <= a.level_jitter <= 0.5:
         raise UserError("--level-jitter must be in [0, 0.5] (0.5 reaches halfway to the neighbouring level)")
+    if not 0.0 <= a.level_exact <= 1.0:
+        raise UserError("--level-exact must be a fraction in [0, 1]")
     from train.trainer import TrainConfig, train
 
     cfg = TrainConfig(
@@ -72,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         levels=tuple(parse_level(x) for x in a.levels) if a.levels else None,
         baseline_level=parse_level(a.baseline_level) if a.baseline_level is not None else None,
         steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule, seed=a.seed,
-        level_weighting=a.level_weighting, level_jitter=a.level_jitter,
+        level_weighting=a.level_weighting, level_jitter=a.level_jitter, level_exact=a.level_exact,
         val=a.val, val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
         amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", exclude=tuple(a.exclude),
         progress=not a.no_progress, init=a.init).check()

@@ -68,10 +68,13 @@ class LevelBatches:
     seed: int = 0
     rank: int = 0
     jitter: float = 0.0  # 0: the exact training levels (the seed's method); j > 0: see `sample_levels`
+    exact: float = 0.0  # with jitter: the fraction of each level's samples kept at the exact level
 
     def sample_levels(self, rng: np.random.Generator) -> np.ndarray:
         """Per-sample levels (k*B,): each training level, or with `jitter` j a uniform draw from the
-        interval reaching j of the way to each neighbouring level (the ends stay at the end levels)."""
+        interval reaching j of the way to each neighbouring level (the ends stay at the end levels).
+        With `exact` p, the first round(p*B) samples of each level keep the exact level (the end levels
+        are otherwise drawn from one side only, which leaves the network unpinned at the ends)."""
         base = np.repeat(np.asarray(self.levels, np.float64), self.batch)
         if self.jitter <= 0 or len(self.levels) < 2:
             return base.astype(np.float32)
@@ -81,7 +84,10 @@ class LevelBatches:
         hi = lv + self.jitter * np.concatenate([gaps, [0.0]])
         order = np.searchsorted(lv, np.asarray(self.levels, np.float64))
         lo_s, hi_s = np.repeat(lo[order], self.batch), np.repeat(hi[order], self.batch)
-        return rng.uniform(lo_s, hi_s).astype(np.float32)
+        out = rng.uniform(lo_s, hi_s)
+        keep = (np.arange(out.size) % self.batch) < round(self.exact * self.batch)
+        out[keep] = base[keep]
+        return out.astype(np.float32)
 
     def crops(self, rng: np.random.Generator) -> np.ndarray:
         out = np.empty((self.batch, self.patch, self.patch, 3), np.uint8)

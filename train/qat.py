@@ -157,6 +157,7 @@ def qat_config(weights: str, **overrides):
                form=None if arch.get("form") == "plain" else arch.get("form"), channels=arch.get("channels"),
                blocks=arch.get("blocks"), levels=levels,
                baseline_level=baseline, level_jitter=float(tc.get("level_jitter", 0.0)),
+               level_exact=float(tc.get("level_exact", 0.0)),
                level_weighting=tc.get("level_weighting", "strength"), init=str(path), qat=True)
     return TrainConfig(**{**cfg, **overrides})
 

@@ -53,6 +53,7 @@ class TrainConfig:
     lr_min_ratio: float = 0.01
     schedule: str = "cosine"
     level_jitter: float = 0.0  # draw each sample's level around its training level (0: exact levels)
+    level_exact: float = 0.0  # with jitter: the fraction of each level's samples kept at the exact level
     level_weighting: str = "strength"  # "strength": each level's L1 divided by its strength; "none": plain mean
     seed: int = 0
     val: str | None = None
@@ -126,7 +127,7 @@ class Trainer:
         if resume:
             self._resume()
         self.batches = LevelBatches(images, cfg.task, self.levels, cfg.batch, cfg.patch, cfg.seed, self.rank,
-                                    jitter=cfg.level_jitter)
+                                    jitter=cfg.level_jitter, exact=cfg.level_exact)
         self.sim = self._quant_sim(images) if cfg.qat else None
         self.net = self._wrap(self.sim or self.model)
 

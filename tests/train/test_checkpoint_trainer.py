@@ -180,6 +180,18 @@ def test_level_jitter_stays_between_neighbours():
     assert exact.tolist() == [80.0] * 4 + [10.0] * 4
     _, deg, levels = ds[3]
     assert deg.shape == (150, 3, 32, 32) and levels.shape == (150,)
+    mixed = LevelBatches([img], "dejpeg", (80.0, 10.0, 50.0), batch=50, patch=32, jitter=0.5, exact=0.3)
+    lm = mixed.sample_levels(np.random.default_rng(0)).reshape(3, 50)
+    assert lm[:, :15].tolist() == [[80.0] * 15, [10.0] * 15, [50.0] * 15]  # 30 % of each level exact
+    np.testing.assert_array_equal(lm[:, 15:], lv[:, 15:])  # the rest drawn as without it
+
+
+def test_level_exact_travels_with_the_run(tmp_path, tiny_image_dir):
+    best = train(_cfg(tiny_image_dir, tmp_path / "e", steps=2, level_jitter=0.5, level_exact=0.5))
+    assert read_meta(best)["train_config"]["level_exact"] == 0.5
+    r = _cli("-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1",
+             "--level-jitter", "0.5", "--level-exact", "1.5")
+    assert r.returncode == 2 and "--level-exact" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_evaluate_restore_at_a_mis_set_level(tmp_path, tiny_image_dir):
