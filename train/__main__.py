@@ -66,10 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"unknown task {a.task!r}; choose one of {', '.join(UNITS)}")
     if a.steps is None and a.minutes is None:
         raise UserError("give a budget: --steps N or --minutes M")
-    if not 0.0 <= a.level_jitter <= 0.5:
-        raise UserError("--level-jitter must be in [0, 0.5] (0.5 reaches halfway to the neighbouring level)")
-    if not 0.0 <= a.level_exact <= 1.0:
-        raise UserError("--level-exact must be a fraction in [0, 1]")
     from train.trainer import TrainConfig, train
 
     cfg = TrainConfig(

@@ -71,11 +71,16 @@ class TrainConfig:
     qat: bool = False  # train through the int8 export's rounding (train.qat.QuantSim)
 
     def check(self) -> TrainConfig:
-        """Refuse a non-positive (or nan) budget, batch, crop size, learning rate or period (one-line errors)."""
+        """Refuse a non-positive (or nan) budget, batch, crop size, learning rate or period, and level-sampling
+        fractions out of range (one-line errors)."""
         for name in ("steps", "minutes", "batch", "patch", "lr", "val_every", "save_every"):
             val = getattr(self, name)
             if val is not None and not val > 0:
                 raise UserError(f"--{name.replace('_', '-')} must be positive")
+        if not 0.0 <= self.level_jitter <= 0.5:
+            raise UserError("--level-jitter must be in [0, 0.5] (0.5 reaches halfway to the neighbouring level)")
+        if not 0.0 <= self.level_exact <= 1.0:
+            raise UserError("--level-exact must be a fraction in [0, 1]")
         return self
 
     def model_config(self) -> ModelConfig:
