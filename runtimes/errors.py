@@ -22,6 +22,22 @@ class MissingDependency(UserError):
         super().__init__(f"{module} is not installed: pip install 'levelres[{extra}]'")
 
 
+# The pip extra that provides each optional top-level module (`run_cli` names it when an import fails).
+EXTRAS = {
+    "torch": "train",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
+    "onnxscript": "onnx",
+    "litert_torch": "tflite",
+    "ai_edge_quantizer": "tflite",
+    "ai_edge_litert": "tflite-runtime",
+    "coremltools": "coreml",
+    "tensorrt": "tensorrt",
+    "cuda": "tensorrt",
+    "matplotlib": "plots",
+}
+
+
 def require(module: str, extra: str):
     """Import an optional module or raise `MissingDependency` naming the pip extra.
 
@@ -37,6 +53,20 @@ def require(module: str, extra: str):
         raise MissingDependency(module, extra) from exc
 
 
+def exit_unless_installed(module: str, extra: str, name: str) -> None:
+    """At the top of a command-line module whose imports need `module`: when run as a script
+    (`name == "__main__"`) and the module is missing, print the install hint and exit 2."""
+    import importlib
+
+    if name != "__main__":
+        return
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        print(f"error: {MissingDependency(module, extra)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 class CliParser(argparse.ArgumentParser):
     """argparse with usage errors raised as `UserError`: one line naming the problem and `--help`."""
 
@@ -50,6 +80,12 @@ def run_cli(fn: Callable[[list[str] | None], int | None], argv: list[str] | None
         code = fn(argv)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # an optional stack imported outside `require`
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(f"error: {MissingDependency(top, EXTRAS[top])}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

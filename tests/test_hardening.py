@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -308,3 +310,29 @@ def test_odd_images(files, capsys, tmp_path):
     assert code == 0, err
     with Image.open(tmp_path / "big25.png") as out:
         assert out.size == (3840, 2160)
+
+
+TORCH_CLIS = {
+    "train": ["--task", "denoise", "--data", ".", "--out", "run"],
+    "train.ship": ["run", "--name", "x"],
+    "train.qat": ["--weights", "w", "--data", ".", "--out", "run"],
+    "train.throughput": ["--preset", "tiny"],
+    "train.evaluate": ["--weights", "w", "--set", ".", "--levels", "25"],
+    "export.onnx": ["--weights", "w", "-o", "out"],
+    "export.all": ["--weights", "w", "-o", "out"],
+}
+
+
+@pytest.mark.parametrize("module", list(TORCH_CLIS))
+def test_commands_without_torch_name_the_extra(module, tmp_path):
+    """Run as `python -m` where torch is not installed: the install hint on one line, exit 2, no traceback."""
+    hide = ("import runpy, sys; sys.modules['torch'] = None; "
+            f"sys.argv = [{module!r}] + {TORCH_CLIS[module]!r}; runpy.run_module({module!r}, run_name='__main__')")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, "-c", hide], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, (proc.returncode, err)
+    assert err == "error: torch is not installed: pip install 'levelres[train]'", err
+    assert list(tmp_path.iterdir()) == []

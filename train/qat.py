@@ -25,6 +25,11 @@ import sys
 from dataclasses import replace
 
 import numpy as np
+
+from runtimes.errors import exit_unless_installed
+
+exit_unless_installed("torch", "train", __name__)
+
 import torch
 import torch.nn.functional as F
 from torch import nn

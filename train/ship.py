@@ -21,7 +21,10 @@ import re
 import sys
 from pathlib import Path
 
-from runtimes.errors import CliParser, UserError, run_cli
+from runtimes.errors import CliParser, UserError, exit_unless_installed, run_cli
+
+exit_unless_installed("torch", "train", __name__)
+
 from train.checkpoint import PRETRAINED_DIR, load_checkpoint, save_checkpoint
 
 MAIN_SET = {"denoise": "CBSD68", "dejpeg": "LIVE1_color", "sr": "Set5"}

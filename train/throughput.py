@@ -22,6 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from runtimes.errors import exit_unless_installed
+
+exit_unless_installed("torch", "train", __name__)
+
 import torch
 
 from runtimes.errors import CliParser, UserError, run_cli
