@@ -159,8 +159,7 @@ class ReferenceOutputs:
             self.task = ref.meta["task"]
             for name, clean, lv in todo:
                 x = _to_nchw(degrade(clean, self.task, lv, seed=image_seed(name)))
-                self.outputs[(name, lv)] = to_uint8(_to_hwc(ref.run({"image": x, "level": np.array([lv], np.float32)})
-                                                            ["restored"]))
+                self.outputs[(name, lv)] = to_uint8(_to_hwc(restore(ref, x, lv)))
                 if progress is not None:
                     progress.update(1)
 

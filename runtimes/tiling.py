@@ -5,7 +5,7 @@ over the overlap on its interior edges (1 on the frame's border) and the weighte
 normalised by the summed weights, so the blend is a partition of unity with no seams. Tile sizes
 and tile offsets are multiples of the network's stride (its `scale`: 2, or 4 for the "fast"
 preset; the grid), which keeps every tile on the same pixel grid as the whole frame; other frame
-sizes are padded by reflection up to the grid and cropped back.
+sizes are padded by reflection up to the grid and cropped back, whole frames included.
 
 Usage:
     out = restore(runner, image_nchw, 25.0)                       # tiles only where the artifact needs it
@@ -196,5 +196,10 @@ def restore(runner, image: np.ndarray, level: float, tile: TileConfig | None = N
     h, w = image.shape[-2:]
     cfg = plan_tiles(runner.meta, h, w, tile, max_pixels)
     if cfg is None:
-        return np.asarray(call(image), dtype=np.float32)
+        g = grid_of(meta)
+        if fixed_sizes(meta) is None and (h % g or w % g):
+            # as tiles are: reflect up to the grid rather than leave the network's zero padding inside its
+            # last stride cell (+0.01 to +0.07 dB on CBSD68's 481x321 frames, docs/results.md)
+            image = np.stack([_pad_to(img, _up(h, g), _up(w, g)) for img in image])
+        return np.asarray(call(image), dtype=np.float32)[..., :h, :w]
     return np.stack([tile_image(call, img, cfg) for img in image])

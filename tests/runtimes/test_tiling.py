@@ -148,3 +148,33 @@ def test_tiled_equals_whole_frame_for_the_stride4_preset(random_ckpt, tmp_path):
     err, err_off = np.abs(whole - tiled).mean(), np.abs(whole[0] - off_grid).mean()
     assert err < 1e-3 and np.abs(whole - tiled).max() < 0.05
     assert err_off > 10 * err
+
+
+class DynamicRunner:
+    """A fake dynamic-shape NCHW artifact on a stride-4 grid whose output depends on the frame's bottom/right
+    border (the mean of its last row and column), like a network's zero padding does."""
+
+    name = "dynamic"
+
+    def __init__(self):
+        self.meta = {"sizes": None, "layout": "NCHW", "level_mode": "folded", "arch": {"scale": 4}}
+        self.shapes = []
+
+    def run(self, inputs):
+        x = inputs["image"]
+        self.shapes.append(x.shape[-2:])
+        return {"restored": x + x[..., -1:, :].mean() + x[..., :, -1:].mean()}
+
+
+def test_whole_frame_off_the_grid_is_padded_by_reflection():
+    """A dynamic artifact gets an off-grid frame reflected up to the grid (as a tile would be), then cropped;
+    on-grid frames go through untouched."""
+    r = DynamicRunner()
+    img = np.random.default_rng(4).random((2, 3, 31, 50), dtype=np.float32)
+    out = restore(r, img, 25.0)
+    assert out.shape == img.shape and r.shapes == [(32, 52)]
+    padded = np.pad(img, ((0, 0), (0, 0), (0, 1), (0, 2)), mode="symmetric")
+    np.testing.assert_allclose(out, r.run({"image": padded})["restored"][..., :31, :50], rtol=1e-6)
+    on_grid = img[..., :28, :48]
+    np.testing.assert_allclose(restore(r, on_grid, 25.0), r.run({"image": on_grid})["restored"], rtol=1e-6)
+    assert r.shapes[-2] == (28, 48)
