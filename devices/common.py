@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from runtimes.bench import default_image_dir, parse_level, parse_size, positive_int
+from runtimes.bench import default_image_dir, parse_level, parse_size, positive_int, thread_count
 from runtimes.bench_eval import (
     EvalConfig,
     ReferenceOutputs,
@@ -75,7 +75,7 @@ def add_bench_args(p: argparse.ArgumentParser, json_default: str) -> None:
                    "(default 256x256 720x1280)")
     p.add_argument("--runs", type=positive_int, default=20, help="timed runs per size and level (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs (default 3)")
-    p.add_argument("--threads", type=positive_int, default=None, help="runtime CPU threads")
+    p.add_argument("--threads", type=thread_count, default=None, help="runtime CPU threads")
     p.add_argument("--max-images", type=positive_int, default=None, help="use only the first N images")
     p.add_argument("--json", type=Path, default=Path(json_default), help=f"JSON report (default {json_default})")
     p.add_argument("--plots", action="store_true", help="also write the PNG plots (needs matplotlib)")

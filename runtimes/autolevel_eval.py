@@ -126,6 +126,14 @@ def parse_args(argv: list[str] | None) -> EvalConfig:
     p.add_argument("--only", choices=("jpeg", "noise"))
     p.add_argument("--limit", type=int)
     a = p.parse_args(argv)
+    if a.limit is not None and a.limit < 1:
+        raise UserError(f"--limit must be >= 1 image, got {a.limit}")
+    bad_q = [q for q in a.qualities if not 1 <= q <= 100]
+    if bad_q:
+        raise UserError(f"--qualities must be JPEG qualities 1..100, got {' '.join(map(str, bad_q))}")
+    bad_s = [s for s in a.sigmas if not 0 <= s <= 255]  # nan fails too
+    if bad_s:
+        raise UserError(f"--sigmas must be noise levels 0..255 on the 0-255 scale, got {' '.join(map(str, bad_s))}")
     return EvalConfig(a.datasets, tuple(a.qualities), tuple(a.sigmas), tuple(a.methods), a.only, a.limit)
 
 

@@ -30,8 +30,9 @@ from pathlib import Path
 
 from runtimes.base import read_artifact_meta
 from runtimes.bench_eval import EvalConfig, ReferenceOutputs, artifact_levels, bench_artifact, load_images
-from runtimes.bench_report import SCHEMA, flat_rows, markdown_table, write_reports
+from runtimes.bench_report import SCHEMA, flat_rows, markdown_table, report_paths, write_reports
 from runtimes.errors import CliParser, UserError, require, run_cli
+from runtimes.images import check_output_file
 from runtimes.latency import LatencyConfig, machine_info
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,12 +92,24 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (argparse names the option in the error)."""
     try:
         value = int(text)
     except ValueError:
-        raise UserError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
-        raise UserError(f"expected a number >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+MAX_THREADS = 256  # far above any CPU this runs on; huge counts crash or hang the runtimes' thread pools
+
+
+def thread_count(text: str) -> int:
+    """argparse type: a runtime thread count, 1..MAX_THREADS."""
+    value = positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{value} threads is too many; use 1..{MAX_THREADS}")
     return value
 
 
@@ -195,6 +208,11 @@ def run_bench(cfg: BenchConfig) -> dict:
     """Benchmark every artifact; writes the reports and returns the JSON document."""
     if cfg.plots:
         require("matplotlib", "plots")
+    if Path(cfg.json_path).suffix.lower() != ".json":
+        raise UserError(f"--json {cfg.json_path}: the report path must end in .json (the CSV, markdown and plots "
+                        "are written beside it under the same stem)")
+    for what, path in report_paths(Path(cfg.json_path)).items():
+        check_output_file(path, f"{what} report")
     if cfg.artifacts:
         groups = [(tuple(cfg.artifacts), cfg.reference)]
     else:
@@ -249,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", nargs="+", type=parse_size, default=None, help="latency frame sizes HxW "
                    "(default 256x256 720x1280)")
     p.add_argument("--json", type=Path, default=Path("out/bench.json"), help="JSON report (default out/bench.json)")
-    p.add_argument("--threads", type=positive_int, default=None,
+    p.add_argument("--threads", type=thread_count, default=None,
                    help="runtime threads (default: the usable cores)")
     p.add_argument("--reference", default=None, help="torch weights for parity (checkpoint or shipped name)")
     p.add_argument("--runs", type=positive_int, default=10, help="timed runs per size and level (default 10)")

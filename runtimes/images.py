@@ -80,9 +80,17 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
+def check_output_file(path: str | os.PathLike, option: str = "output") -> Path:
+    """A `UserError` when an output file's path is an existing folder (checked before the work starts)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name")
+    return path
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to a temporary name beside `path`, then rename over it."""
-    path = Path(path)
+    path = check_output_file(path)
     ensure_writable_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

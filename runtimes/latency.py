@@ -14,6 +14,7 @@ Usage:
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import resource
@@ -40,9 +41,10 @@ class LatencyConfig:
 
     def __post_init__(self):
         if self.warmup < 0 or self.runs < 1:
-            raise UserError(f"need warmup >= 0 and runs >= 1, got warmup={self.warmup} runs={self.runs}")
-        if self.min_time_s < 0 or self.max_time_s <= 0:
-            raise UserError("min_time_s must be >= 0 and max_time_s > 0")
+            raise UserError(f"need --warmup >= 0 and --runs >= 1, got warmup={self.warmup} runs={self.runs}")
+        if not (0 <= self.min_time_s < math.inf and 0 < self.max_time_s < math.inf):  # nan fails both
+            raise UserError(f"--min-time must be a finite number of seconds >= 0, got {self.min_time_s} "
+                            f"(and the timing cap finite and > 0, got {self.max_time_s})")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ def psnr(a: np.ndarray, b: np.ndarray, y_only: bool = False) -> float:
     """
     a, b = _prepare(a, b, y_only)
     mse = float(np.mean((a - b) ** 2))
+    if not np.isfinite(mse):  # non-finite pixels: no score (min(cap, nan) would report the cap)
+        return float("nan")
     if mse == 0.0:
         return PSNR_CAP
     return min(PSNR_CAP, 20.0 * np.log10(255.0 / np.sqrt(mse)))

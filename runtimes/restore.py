@@ -130,8 +130,9 @@ def auto_level(meta: dict, photo: Photo) -> tuple[float, str]:
         raise UserError("--level auto cannot tell the upscaling factor from the image; give the scale (e.g. --level 2)")
     if task == "dejpeg":
         if photo.quantization is None:
-            raise UserError(f"--level auto for dejpeg reads the JPEG quality from the file, but the input is "
-                            f"{photo.format or 'not a'} JPEG; give --level (JPEG quality 1-100)")
+            kind = f"a {photo.format} file" if photo.format else "not a JPEG file"
+            raise UserError(f"--level auto for dejpeg reads the JPEG quality from the file, but the input is {kind}; "
+                            "give --level (JPEG quality 1-100)")
         q = quality_from_tables(photo.quantization)
         return float(q.quality), f"JPEG quality {q.quality}" + ("" if q.exact else " (closest IJG tables)")
     if task == "denoise":
@@ -238,12 +239,13 @@ def check_output(out: Path) -> None:
 
 def restore_file(cfg: RestoreConfig) -> dict:
     """Restore `cfg.image` into `cfg.out`; returns a summary (level, how it was chosen, tiles, runner)."""
+    from runtimes.bench import MAX_THREADS
     from runtimes.bench_eval import enter_runner
 
-    if cfg.threads is not None and cfg.threads < 1:
-        raise UserError(f"--threads must be >= 1, got {cfg.threads}")
-    if not (math.isfinite(cfg.max_memory_mb) and cfg.max_memory_mb > 0):
-        raise UserError(f"--max-memory must be a positive number of MB, got {cfg.max_memory_mb}")
+    if cfg.threads is not None and not 1 <= cfg.threads <= MAX_THREADS:
+        raise UserError(f"--threads must be 1..{MAX_THREADS}, got {cfg.threads}")
+    if not (math.isfinite(cfg.max_memory_mb) and 0 < cfg.max_memory_mb <= 2**24):
+        raise UserError(f"--max-memory must be a number of MB in (0, {2**24}], got {cfg.max_memory_mb}")
     check_output(Path(cfg.out))
     kind, path, meta = resolve_model(cfg.model)
     task = meta.get("task")

@@ -153,7 +153,6 @@ OUTPUT_CLIS = {  # {U}: an output path under a plain file
     "export.all": ["--weights", "{ckpt}", "-o", "{U}"],
     "export.bench_modes": ["--weights", "{ckpt}", "--size", "32x32", "-o", "{U}/m.json"],
     "export.bench_cpu": ["{ckpt}", "--size", "32x32", "--json", "{U}/c.json", "--out-dir", "{U}/a"],
-    "runtimes.autolevel_eval": ["--datasets", "{imgs}", "--json", "{U}/a.json"],
     "devices.jetson": ["--onnx", "{onnx}", "--local", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32",
                        "--runs", "1", "--json", "{U}/j.json"],
     "devices.bundle": ["--weights", "{ckpt}", "--target", "jetson", "-o", "{U}/bundle"],
@@ -336,3 +335,52 @@ def test_commands_without_torch_name_the_extra(module, tmp_path):
     assert proc.returncode == 2, (proc.returncode, err)
     assert err == "error: torch is not installed: pip install 'levelres[train]'", err
     assert list(tmp_path.iterdir()) == []
+
+
+FOLDER_OUTPUT_CLIS = {  # {O}/x.json (and its report siblings) exist as folders
+    "train.evaluate": ["--weights", "{ckpt}", "--set", "{imgs}", "--levels", "25", "--json", "{O}/x.json"],
+    "runtimes.bench": ["{onnx}", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32", "--json", "{O}/x.json",
+                       "--no-plots", "--no-progress", "--runs", "1"],
+    "train.throughput": ["--preset", "tiny", "--device", "cpu", "--steps", "1", "--warmup", "0", "--batch", "1",
+                         "--patch", "16", "--json", "{O}/x.json"],
+}
+
+
+@pytest.mark.parametrize("report", ["x.json", "x.csv"])
+@pytest.mark.parametrize("module", list(FOLDER_OUTPUT_CLIS))
+def test_output_file_that_is_a_folder(files, module, report, capsys, tmp_path):
+    """An output file path that names an existing folder: refused before the work, nothing written."""
+    if module != "runtimes.bench" and report != "x.json":
+        pytest.skip("only the benchmark writes sibling reports")
+    _require_stack(module)
+    err = _check(module, FOLDER_OUTPUT_CLIS[module], files, capsys, tmp_path, lambda out: (out / report).mkdir())
+    assert "is a folder" in err
+
+
+BAD_VALUE_CASES = [
+    ("runtimes.bench", ["{onnx}", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32", "--json", "{O}/b.csv",
+                        "--no-plots", "--no-progress"], "must end in .json"),
+    ("runtimes.bench", ["{onnx}", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32", "--json", "{O}/b.json",
+                        "--no-plots", "--no-progress", "--threads", "100000"], "--threads"),
+    ("runtimes.bench", ["{onnx}", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32", "--json", "{O}/b.json",
+                        "--no-plots", "--no-progress", "--runs", "0"], "--runs"),
+    ("runtimes.bench", ["{onnx}", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32", "--json", "{O}/b.json",
+                        "--no-plots", "--no-progress", "--min-time", "nan"], "--min-time"),
+    ("runtimes.restore", ["{img}", "--model", "{ckpt}", "--level", "25", "-o", "{O}/r.png", "--threads", "100000"],
+     "--threads"),
+    ("runtimes.restore", ["{img}", "--model", "{ckpt}", "--level", "25", "-o", "{O}/r.png", "--max-memory", "1e308"],
+     "--max-memory"),
+    ("train.throughput", ["--preset", "tiny", "--device", "cpu", "--patch", "100000"], "--patch"),
+    ("train.throughput", ["--preset", "tiny", "--device", "cpu", "--batch", "0"], "--batch"),
+    ("runtimes.autolevel_eval", ["--datasets", "{d}", "--limit", "0"], "--limit"),
+    ("runtimes.autolevel_eval", ["--datasets", "{d}", "--only", "noise", "--sigmas", "nan"], "--sigmas"),
+    ("runtimes.autolevel_eval", ["--datasets", "{d}", "--only", "jpeg", "--qualities", "101"], "--qualities"),
+]
+
+
+@pytest.mark.parametrize("module,template,expect", BAD_VALUE_CASES)
+def test_bad_option_values(files, module, template, expect, capsys, tmp_path):
+    """Out-of-range option values: one line naming the option, before any work or output."""
+    _require_stack(module)
+    err = _check(module, template, files, capsys, tmp_path)
+    assert expect in err, err

@@ -71,6 +71,9 @@ def read_meta(path: str | Path) -> dict:
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a checkpoint; give its .safetensors file "
+                        f"(e.g. {path}/best.safetensors)")
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
@@ -116,6 +119,9 @@ def resolve_weights(name: str | Path) -> Path:
     shipped = PRETRAINED_DIR / f"{name}.safetensors"
     if shipped.is_file():
         return shipped
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a checkpoint; give its .safetensors file "
+                        f"(e.g. {path}/best.safetensors)")
     names = ", ".join(sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors"))) or "none"
     raise UserError(f"checkpoint not found: {name} (shipped weight sets: {names})")
 

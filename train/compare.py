@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from runtimes.errors import CliParser, UserError, run_cli
-from runtimes.images import atomic_write_bytes
+from runtimes.images import atomic_write_bytes, check_output_file
 
 TOL = 1e-6
 
@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", required=True, dest="set_name", help="evaluation set name, e.g. CBSD68, LIVE1_color, Set5")
     p.add_argument("--json", help="write the table as JSON here")
     a = p.parse_args(argv)
+    if a.json:
+        check_output_file(a.json, "--json")
     table = build_table([load_run(r, a.set_name) for r in a.runs])
     print(markdown(table))
     if a.json:

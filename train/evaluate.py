@@ -21,7 +21,7 @@ import numpy as np
 
 from runtimes.degrade import degrade, image_seed
 from runtimes.errors import CliParser, UserError, run_cli
-from runtimes.images import atomic_write_bytes, list_images, read_uint8
+from runtimes.images import atomic_write_bytes, check_output_file, list_images, read_uint8
 from runtimes.metrics import even_crop, psnr, ssim
 from train.levels import parse_level
 
@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     from train.device import resolve_device
 
     device = str(resolve_device(a.device))
+    if a.json:
+        check_output_file(a.json, "--json")
     run([a.weights] if a.weights else a.compare, a.data, levels, a.json, device, a.extrapolate, restore_at)
     return 0
 

@@ -52,7 +52,8 @@ class ModelConfig:
         if self.residual not in ("global", "none"):
             raise UserError(f"unknown residual {self.residual!r}; choose global or none")
         if min(self.channels, self.in_channels) < 1 or self.blocks < 0 or self.tail_channels < 0:
-            raise UserError("channels and in_channels must be >= 1, blocks and tail_channels >= 0")
+            raise UserError(f"--channels must be >= 1 and --blocks >= 0, got channels {self.channels}, blocks "
+                            f"{self.blocks} (in_channels {self.in_channels}, tail_channels {self.tail_channels})")
         if self.scale not in (2, 4):
             raise UserError(f"scale must be 2 or 4 (the body's downsampling factor), got {self.scale}")
 

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from runtimes.errors import CliParser, UserError, exit_unless_installed, run_cli
+from runtimes.images import check_output_file
 
 exit_unless_installed("torch", "train", __name__)
 
@@ -107,6 +108,11 @@ def ship(run: str | Path, name: str, out_dir: str | Path = PRETRAINED_DIR, hardw
     if not run.is_dir() or not best.is_file():
         raise UserError(f"{run}: not a finished run folder (no best.safetensors); train it first with python -m train")
     model, meta = load_checkpoint(best)
+    if name.split("-")[0] != meta["task"]:
+        raise UserError(f"--name {name!r} must start with the run's task: {meta['task']}-<preset> "
+                        f"(e.g. {meta['task']}-{meta.get('preset') or 'mobile'})")
+    if not all(bool(p.isfinite().all()) for p in model.state_dict().values()):
+        raise UserError(f"{best} holds non-finite weights (the run diverged); retrain it with a lower --lr")
     evals = read_evaluations(run, meta["task"])
     bad = worse_than_input(evals, model.level_map.neutral)
     if bad and not allow_worse:
@@ -116,6 +122,8 @@ def ship(run: str | Path, name: str, out_dir: str | Path = PRETRAINED_DIR, hardw
         raise UserError(f"{target} exists; pass --force to replace it")
     if not out_dir.is_dir():
         raise UserError(f"{out_dir}: not a folder; create it or pick another --out")
+    for path in (target, target.with_suffix(".json")):
+        check_output_file(path)
     for key in ("format", "format_version", "arch", "level_map", "task"):
         meta.pop(key, None)  # rewritten from the model itself
     meta["train_config"] = portable_config(meta.get("train_config", {}), run)

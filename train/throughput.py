@@ -135,8 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--json", type=Path, default=None, help="also write the record here")
     a = p.parse_args(argv)
-    if min(a.steps, a.batch, a.patch) < 1 or a.warmup < 0:
-        raise UserError("--steps, --batch and --patch must be positive, --warmup >= 0")
+    for name in ("steps", "batch", "patch"):
+        if getattr(a, name) < 1:
+            raise UserError(f"--{name} must be >= 1, got {getattr(a, name)}")
+    if a.warmup < 0:
+        raise UserError(f"--warmup must be >= 0, got {a.warmup}")
+    if a.patch > 1024 or a.batch > 4096:
+        raise UserError("--patch must be at most 1024 and --batch at most 4096 (the benchmark's crops of one step)")
+    if a.json:
+        from runtimes.images import check_output_file
+
+        check_output_file(a.json, "--json")
     rec = measure_throughput(ThroughputConfig(a.preset, a.task, a.steps, a.warmup, a.batch, a.patch, a.device))
     print(f"{rec['preset']} on {rec['device']} ({rec['batch']}): reference {rec['reference_steps_per_s']:.1f} "
           f"steps/s, trainer {rec['trainer_steps_per_s']:.1f} steps/s, ratio {rec['ratio']:.2f}")

@@ -75,12 +75,23 @@ class TrainConfig:
         fractions out of range (one-line errors)."""
         for name in ("steps", "minutes", "batch", "patch", "lr", "val_every", "save_every"):
             val = getattr(self, name)
-            if val is not None and not val > 0:
-                raise UserError(f"--{name.replace('_', '-')} must be positive")
+            if val is not None and not 0 < val < math.inf:
+                raise UserError(f"--{name.replace('_', '-')} must be a finite positive number, got {val}")
+        if self.lr > 1:
+            raise UserError(f"--lr {self.lr:g} is far too large for Adam; use a value in (0, 1], e.g. 2e-4")
+        if self.workers is not None and self.workers < 0:
+            raise UserError(f"--workers must be >= 0 (0 loads data in the training process), got {self.workers}")
+        if self.seed < 0:
+            raise UserError(f"--seed must be >= 0, got {self.seed}")
         if not 0.0 <= self.level_jitter <= 0.5:
             raise UserError("--level-jitter must be in [0, 0.5] (0.5 reaches halfway to the neighbouring level)")
         if not 0.0 <= self.level_exact <= 1.0:
             raise UserError("--level-exact must be a fraction in [0, 1]")
+        if self.level_exact > 0 and self.level_jitter == 0:
+            raise UserError("--level-exact only applies with --level-jitter > 0 (without jitter every level is exact)")
+        levels = [float(x) for x in self.levels or ()]
+        if len(set(levels)) != len(levels):
+            raise UserError(f"--levels lists a level twice: {' '.join(f'{x:g}' for x in levels)}")
         return self
 
     def model_config(self) -> ModelConfig:
@@ -107,6 +118,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, resume: bool = False):
         self.cfg, self.out = cfg.check(), Path(cfg.out)
+        cfg.model_config()  # an unknown preset or a bad size: refused before the run folder exists
         self.rank, self.world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         self.device = resolve_device(cfg.device)
         self.levels = cfg.train_levels() or make_level_map(cfg.task).train_levels
@@ -274,6 +286,10 @@ class Trainer:
         from a consistent state and reaches the same weights."""
         if self.rank != 0:
             return
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise UserError(f"training diverged by step {self.step}: the weights are no longer finite, so nothing "
+                            f"was saved over the run's last good checkpoint; train again with a lower --lr "
+                            f"(was {self.cfg.lr:g})")
         if best:
             save_checkpoint(self.out / "best.safetensors", self.model, self.meta())
         info = {"step": self.step, "total": self.total, "best": self.best, "history": self.history,

@@ -139,12 +139,47 @@ def _cli(*args):
      "--init", "denoise-mobile"],  # another architecture
     ["-m", "train", "--task", "dejpeg", "--data", "samples", "--out", "x", "--steps", "1", "--init", "denoise-mobile"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--init", "no-such-set"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--lr", "inf"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--lr", "1e38"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--workers", "-1"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--seed", "-1"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--levels", "25", "25"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--level-exact", "0.5"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--preset", "bogus"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--channels", "0"],
 ])
 def test_cli_user_errors_are_one_line(args, tmp_path):
     r = _cli(*args)
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().startswith("error:") and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    assert not (ROOT / "x").exists()  # a refused run leaves no run folder behind
+
+
+def test_a_diverged_run_saves_nothing(tmp_path, tiny_image_dir):
+    """Non-finite weights are never written: the save is refused with a one-line error naming --lr, and the
+    run's last good checkpoint stays as it was."""
+    from train.trainer import Trainer
+
+    trainer = Trainer(_cfg(tiny_image_dir, tmp_path / "d", steps=2))
+    trainer.save(best=True)
+    good = (tmp_path / "d" / "last.safetensors").read_bytes()
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(float("nan"))
+    with pytest.raises(UserError, match="diverged.*--lr"):
+        trainer.save()
+    assert (tmp_path / "d" / "last.safetensors").read_bytes() == good
+
+
+def test_psnr_of_a_non_finite_output_is_nan():
+    import numpy as np
+
+    from runtimes.metrics import psnr
+
+    clean = np.full((8, 8, 3), 0.5, np.float32)
+    out = clean.copy()
+    out[0, 0, 0] = np.nan
+    assert np.isnan(psnr(out, clean)) and psnr(clean, clean) == 100.0
 
 
 def test_cli_init_starts_from_the_checkpoint(tmp_path, tiny_image_dir):

@@ -113,3 +113,26 @@ def test_bad_input_is_a_one_line_error(case, run, tmp_path, capsys):
     assert sorted(p.name for p in dest.iterdir()) == before
     if case == "exists":
         assert (dest / "sr-tiny.safetensors").read_bytes() == b"keep me"
+
+
+def test_ship_refuses_a_name_of_another_task(run, tmp_path, capsys):
+    code, _, err = _ship(run, "--name", "denoise-tiny", "-o", tmp_path, capsys=capsys)
+    assert code == 2 and "must start with the run's task: sr-" in err
+    assert not list(tmp_path.glob("denoise-tiny*"))
+
+
+def test_ship_refuses_non_finite_weights(run, tmp_path, capsys):
+    model, meta = load_checkpoint(run / "best.safetensors")
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    save_checkpoint(run / "best.safetensors", model, meta)
+    code, _, err = _ship(run, "--name", "sr-tiny", "-o", tmp_path, capsys=capsys)
+    assert code == 2 and "non-finite weights" in err and "--lr" in err
+    assert not list(tmp_path.glob("sr-tiny*"))
+
+
+def test_ship_refuses_a_destination_that_is_a_folder(run, tmp_path, capsys):
+    (tmp_path / "sr-tiny.json").mkdir()
+    code, _, err = _ship(run, "--name", "sr-tiny", "-o", tmp_path, "--force", capsys=capsys)
+    assert code == 2 and "is a folder" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "sr-tiny.safetensors").exists()  # checked before anything is written
