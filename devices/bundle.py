@@ -51,6 +51,7 @@ class BundleConfig:
         precision: artifact precision; None: fp16 for jetson and ios, fp32 for android.
         tflite_sizes: the TFLite signatures (fixed sizes) for android.
         validate: validate each export against the PyTorch reference.
+        calibration: folder of calibration images for the calibrated precisions (int8, and a16w8 for android).
     """
 
     weights: str
@@ -59,6 +60,7 @@ class BundleConfig:
     precision: str | None = None
     tflite_sizes: tuple[tuple[int, int], ...] = ((256, 256), (720, 1280))
     validate: bool = True
+    calibration: Path | None = None
 
 
 def module_file(name: str) -> Path:
@@ -121,7 +123,7 @@ def export_artifact(target: str, cfg: BundleConfig, models: Path):
     from export.base import ExportConfig
 
     common = ExportConfig(weights=cfg.weights, out_dir=models, precision=cfg.precision or DEFAULT_PRECISION[target],
-                          validate=cfg.validate)
+                          validate=cfg.validate, calibration=Path(cfg.calibration) if cfg.calibration else None)
     if target == "jetson":
         from export.tensorrt import TensorRTConfig, export_tensorrt
 
@@ -171,11 +173,41 @@ def make_target(target: str, cfg: BundleConfig, dest: Path) -> dict:
     return manifest
 
 
+def target_precisions(target: str) -> tuple[str, ...]:
+    """The precisions the target's exporter makes (imports export/ here, on the workstation)."""
+    if target == "jetson":
+        from runtimes.trt_precision import PRECISIONS
+    elif target == "android":
+        from export.tflite import PRECISIONS
+    else:
+        from export.coreml import PRECISIONS
+    return tuple(PRECISIONS)
+
+
+def check_options(cfg: BundleConfig, targets: tuple[str, ...]) -> None:
+    """Precision and calibration against every target, before anything is exported or written."""
+    from export.base import FULL_INTEGER, check_calibration
+
+    for target in targets:
+        precision = cfg.precision or DEFAULT_PRECISION[target]
+        allowed = target_precisions(target)
+        if precision not in allowed:
+            others = [t for t in TARGETS if precision in target_precisions(t)]
+            hint = f"; or bundle only --target {' or --target '.join(others)}" if others and len(targets) > 1 else ""
+            raise UserError(f"--precision {precision} is not available for {target}: choose one of "
+                            f"{', '.join(allowed)}{hint}")
+    if cfg.precision in FULL_INTEGER and cfg.calibration is None:
+        raise UserError(f"--precision {cfg.precision} needs --calibration IMAGE_DIR (a folder of representative "
+                        "images)")
+    check_calibration(Path(cfg.calibration) if cfg.calibration else None)
+
+
 def make_bundle(cfg: BundleConfig) -> list[dict]:
     """Bundle one target into `out_dir`, or every target into `out_dir/<target>`."""
     if cfg.target is not None and cfg.target not in TARGETS:
         raise UserError(f"unknown target {cfg.target!r}; choose one of {', '.join(TARGETS)}")
     targets = (cfg.target,) if cfg.target else TARGETS
+    check_options(cfg, targets)
     ensure_writable_dir(cfg.out_dir.parent)
     out = []
     for target in targets:
@@ -215,11 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default=None, help="artifact precision (default fp16 jetson/ios, fp32 android)")
     p.add_argument("--tflite-sizes", nargs="+", type=parse_size, default=None,
                    help="TFLite signature sizes HxW (default 256x256 720x1280)")
+    p.add_argument("--calibration", type=Path, default=None,
+                   help="folder of calibration images for --precision int8 (jetson, android) or a16w8 (android)")
     p.add_argument("--no-validate", action="store_true", help="skip validating the exports")
     args = p.parse_args(argv)
     cfg = BundleConfig(weights=args.weights, out_dir=args.out, target=args.target, precision=args.precision,
                        tflite_sizes=tuple(args.tflite_sizes) if args.tflite_sizes else BundleConfig.tflite_sizes,
-                       validate=not args.no_validate)
+                       validate=not args.no_validate, calibration=args.calibration)
     for m in make_bundle(cfg):
         print(f"{m['target']}: {m['artifact']} ({m['precision']}, validation {m['validation']}), "
               f"{len(m['code'])} code files, {len(m['samples'])} samples; run: sh run.sh")

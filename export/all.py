@@ -93,11 +93,14 @@ def export_all(cfg: AllConfig) -> list[Row]:
 
 
 def check_inputs(cfg: AllConfig) -> None:
-    """Problems common to every format fail once, before any export: the checkpoint and the output folder."""
+    """Problems common to every format fail once, before any export: the checkpoint, the level options and the
+    output folder."""
+    from export.base import check_levels
     from runtimes.images import ensure_writable_dir
     from train.checkpoint import load_checkpoint
 
-    load_checkpoint(cfg.common.weights)
+    model, _ = load_checkpoint(cfg.common.weights)
+    check_levels(cfg.common, model.level_map.extrapolating() if cfg.common.extrapolate else model.level_map)
     ensure_writable_dir(cfg.common.out_dir)
 
 
@@ -125,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="720x1280", help="TFLite signature sizes HxW[,HxW]")
     parser.add_argument("--allow-mismatch", action="store_true")
     args = parser.parse_args(argv)
-    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    formats = tuple(dict.fromkeys(f.strip() for f in args.formats.split(",") if f.strip()))  # in order, once each
+    if not formats:
+        raise UserError(f"--formats is empty; give a comma-separated subset of {', '.join(FORMATS)} "
+                        "(or leave it out for all)")
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise UserError(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")

@@ -82,6 +82,65 @@ class ExportConfig:
     name: str | None = None
     extrapolate: bool = False
 
+    def __post_init__(self):
+        if self.name is not None:
+            check_stem(self.name)
+
+
+def stem_problem(name: str) -> str | None:
+    """Why `name` is not a plain file stem (a name inside the output folder), or None when it is one."""
+    if not name.strip():
+        return "is empty"
+    if "/" in name or "\\" in name or (os.altsep and os.altsep in name):
+        return "holds a path separator"
+    if name in (".", ".."):
+        return "names a folder"
+    if "\0" in name:
+        return "holds a NUL character"
+    return None
+
+
+STEM_HINT = "give a plain file name such as dn-mobile (the folder goes in -o)"
+
+
+def check_stem(name: str) -> str:
+    """`name` when it is a plain file stem; otherwise a `UserError` naming --name."""
+    problem = stem_problem(name)
+    if problem:
+        raise UserError(f"--name {name!r} {problem}; {STEM_HINT}")
+    return name
+
+
+def file_stem(text: str) -> str:
+    """argparse type for --name: a plain file stem (argparse names the option in the error)."""
+    problem = stem_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}; {STEM_HINT}")
+    return text
+
+
+def check_levels(cfg: ExportConfig, level_map) -> None:
+    """The level options against each other and the model's level map (before any export work)."""
+    if cfg.level is not None:
+        level_map.check(cfg.level)
+    if cfg.level_mode == "fixed" and cfg.level is None:
+        raise UserError("--level-mode fixed needs --level L in the model's unit "
+                        f"({level_map.unit}, e.g. {level_map.trained_range[1]:g})")
+    if cfg.level is not None and cfg.level_mode != "fixed":
+        raise UserError("--level is only used with --level-mode fixed; drop it or add --level-mode fixed")
+
+
+def check_calibration(folder: Path | None, option: str = "--calibration") -> None:
+    """A `UserError` naming the option unless `folder` is None or a folder holding images."""
+    if folder is None:
+        return
+    from runtimes.images import list_images
+
+    try:
+        list_images(folder)
+    except UserError as exc:
+        raise UserError(f"{option}: {exc} (give a folder of representative images)") from None
+
 
 @dataclass
 class ExportResult:
@@ -114,7 +173,8 @@ def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...]
     parser.add_argument("--nhwc", action="store_true", help="image input/output in (N, H, W, 3) layout")
     parser.add_argument("--io", default="float", choices=("float", "uint8"),
                         help="image input/output type: float32 in [0, 1] (default) or uint8 0-255 (camera bytes)")
-    parser.add_argument("--name", default=None, help="artifact file stem (default: <weights>-<mode>-<precision>)")
+    parser.add_argument("--name", type=file_stem, default=None,
+                        help="artifact file stem, a plain name in -o (default: <weights>-<mode>-<precision>)")
     parser.add_argument("--no-validate", action="store_true", help="skip validation (recorded as not validated)")
     parser.add_argument("--allow-mismatch", action="store_true", help="keep an artifact that fails validation")
     parser.add_argument("--extrapolate", action="store_true",
@@ -140,13 +200,7 @@ def load_model(cfg: ExportConfig):
     model, ckpt = load_checkpoint(cfg.weights)
     if cfg.extrapolate:
         model.level_map = model.level_map.extrapolating()
-    if cfg.level is not None:
-        model.level_map.check(cfg.level)
-    if cfg.level_mode == "fixed" and cfg.level is None:
-        raise UserError("--level-mode fixed needs --level L in the model's unit "
-                        f"({model.level_map.unit}, e.g. {model.level_map.trained_range[1]:g})")
-    if cfg.level is not None and cfg.level_mode != "fixed":
-        raise UserError("--level is only used with --level-mode fixed; drop it or add --level-mode fixed")
+    check_levels(cfg, model.level_map)
     if cfg.precision in FULL_INTEGER and cfg.calibration is None:
         raise UserError(f"--precision {cfg.precision} needs --calibration IMAGE_DIR "
                         "(a folder of representative images)")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.bench import default_image_dir, parse_level, parse_size, positive_int
+from runtimes.bench import default_image_dir, parse_level, parse_size, positive_int, thread_count
 from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.images import atomic_write_bytes
 from runtimes.latency import LatencyConfig, machine_info, measure, time_call
@@ -131,11 +131,13 @@ def _check_inputs(cfg: CpuBenchConfig) -> dict[str, Path | None]:
 
     Returns each model's checkpoint path (None for a preset name: random weights made later).
     """
+    from export.base import check_calibration
     from runtimes.images import ensure_writable_dir
     from train.checkpoint import load_checkpoint, resolve_weights
     from train.levels import LevelMap
     from train.model import PRESETS
 
+    check_calibration(cfg.calibration)
     checked: dict[str, Path | None] = {}
     for name in cfg.models:
         if name in PRESETS and not Path(name).exists():
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=parse_size, default=(1080, 1920), help="frame HxW (default 1080x1920)")
     p.add_argument("--runs", type=positive_int, default=3, help="timed runs per path (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs per path (default 1)")
-    p.add_argument("--threads", type=positive_int, default=2, help="threads for every runtime (default 2)")
+    p.add_argument("--threads", type=thread_count, default=2, help="threads for every runtime (default 2)")
     p.add_argument("--level", type=parse_level, default=25.0, help="level in the model's unit (default 25)")
     p.add_argument("--calibration", type=Path, default=None, help="int8 calibration images (default samples/)")
     p.add_argument("--calib-images", type=positive_int, default=4, help="int8 calibration images (default 4)")

@@ -132,13 +132,14 @@ def bench_modes(cfg: BenchConfig) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from export.tflite import parse_sizes
+    from runtimes.bench import positive_int, thread_count
 
     parser = CliParser(prog="python -m export.bench_modes", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True)
     parser.add_argument("--size", default="720x1280", help="frame HxW (default 720x1280)")
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=positive_int, default=10, help="timed runs per variant (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per variant (default 2)")
+    parser.add_argument("--threads", type=thread_count, default=2, help="threads for both runtimes (default 2)")
     parser.add_argument("--runtimes", default=",".join(RUNTIMES), help="onnxruntime,litert")
     parser.add_argument("-o", "--out", default=None, help="keep the exported artifacts here")
     args = parser.parse_args(argv)

@@ -70,6 +70,15 @@ def deployment_target(cfg: CoreMLConfig) -> str:
     return target
 
 
+def check_enumerated(sizes: tuple[tuple[int, int], ...]) -> None:
+    """Enumerated shapes need at least two different sizes (Core ML refuses one); a one-line `UserError`."""
+    distinct = list(dict.fromkeys(tuple(s) for s in sizes))
+    if sizes and len(distinct) < 2:
+        h, w = distinct[0]
+        raise UserError(f"--enumerated needs at least two different sizes HxW,HxW, got only {h}x{w}; leave "
+                        f"--enumerated out for the flexible range ({RANGE[0]}..{RANGE[1]} pixels per side)")
+
+
 class ImageIOGraph:
     """Factory for a wrapper that maps the graph's [0, 1] output to a 0-255 image."""
 
@@ -92,7 +101,7 @@ class ImageIOGraph:
 def _input_types(ct, cfg: CoreMLConfig):
     c = cfg.common
     if cfg.enumerated:
-        shapes = [(1, 3, h, w) for h, w in cfg.enumerated]
+        shapes = [(1, 3, h, w) for h, w in dict.fromkeys(tuple(s) for s in cfg.enumerated)]
         shape = ct.EnumeratedShapes(shapes=shapes, default=shapes[0])
     else:
         dim = lambda: ct.RangeDim(*RANGE, default=256)  # noqa: E731
@@ -198,6 +207,7 @@ def export_coreml(cfg: CoreMLConfig) -> ExportResult:
     if c.precision not in PRECISIONS:
         raise UserError(f"Core ML precision {c.precision!r} is not supported; choose fp16 or fp32")
     deployment_target(cfg)
+    check_enumerated(cfg.enumerated)
 
     def build(model, tmp: Path, meta: dict) -> list[Path]:
         meta["toolchain"] = versions("torch", "coremltools")

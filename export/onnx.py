@@ -48,6 +48,28 @@ class OnnxConfig:
     static_size: tuple[int, int, int] = (1, 64, 64)
 
 
+def supported_opsets() -> tuple[int, int]:
+    """(lowest, highest) opset the project exports: the dynamo exporter builds opset 18 and converts it up to the
+    newest the installed onnx knows. Below 18 it falls back to onnx's C converter, which converts to some opsets
+    and silently keeps 18 for others, so those are refused (`export_onnx` also checks the opset written)."""
+    onnx = require("onnx", "onnx")
+    return OPSET, int(onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset: int) -> int:
+    """`opset` when the exporter can write it; otherwise a one-line `UserError` naming the range."""
+    lo, hi = supported_opsets()
+    if not lo <= opset <= hi:
+        raise UserError(f"--opset {opset} is not supported: choose {lo}..{hi} (default {OPSET}; the highest is "
+                        "what the installed onnx knows)")
+    return opset
+
+
+def written_opset(proto) -> int | None:
+    """The default-domain opset a model imports."""
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
 def torch_graph(model, spec, precision: str):
     """The torch module to export: the level graph, wrapped in fp16 with fp32 I/O when asked."""
     from export.graph import Fp16Graph, build_graph
@@ -144,12 +166,18 @@ def export_onnx(cfg: OnnxConfig) -> ExportResult:
     c = cfg.common
     if c.precision not in PRECISIONS:
         raise UserError(f"ONNX precision {c.precision!r} is not supported; choose {' or '.join(PRECISIONS)}")
+    check_opset(cfg.opset)
 
     def build(model, tmp: Path, meta: dict) -> list[Path]:
         meta["toolchain"] = versions("torch", "onnx", "onnxscript", "onnxruntime")
         spec = graph_spec(c)
-        save_proto(onnx_model(model, spec, c.precision, cfg.opset, cfg.dynamic, cfg.static_size), tmp)
-        meta.update(opset=cfg.opset, dynamic_axes=["N", "H", "W"] if cfg.dynamic else [])
+        proto = onnx_model(model, spec, c.precision, cfg.opset, cfg.dynamic, cfg.static_size)
+        opset = written_opset(proto)
+        if opset != cfg.opset:
+            raise UserError(f"the exporter could not convert the model to opset {cfg.opset} (it wrote {opset}); "
+                            f"use --opset {OPSET} (the default)")
+        save_proto(proto, tmp)
+        meta.update(opset=opset, dynamic_axes=["N", "H", "W"] if cfg.dynamic else [])
         return []
 
     return run_export(c, get_format("onnx"), build, validate_onnx, embed_metadata)
@@ -158,7 +186,8 @@ def export_onnx(cfg: OnnxConfig) -> ExportResult:
 def main(argv: list[str] | None = None) -> int:
     parser = CliParser(prog="python -m export.onnx", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS)
-    parser.add_argument("--opset", type=int, default=OPSET)
+    parser.add_argument("--opset", type=int, default=OPSET,
+                        help=f"ONNX opset, {OPSET} up to the newest the installed onnx knows (default {OPSET})")
     args = parser.parse_args(argv)
     result = export_onnx(OnnxConfig(common_config(args), opset=args.opset))
     print(summary_line(result))

@@ -136,6 +136,8 @@ def export_tensorrt(cfg: TensorRTConfig) -> ExportResult:
     from export.onnx import embed_metadata, save_proto, validate_onnx
 
     c = cfg.common
+    if cfg.workspace_mib < 1:
+        raise UserError(f"--workspace-mib must be a whole number of MiB >= 1, got {cfg.workspace_mib}")
     version = installed_version()
     can_build = version is not None and gpu_present()
     plan = plan_for(c.precision, version or cfg.target_version, engine_build=can_build and c.calibration is not None)
@@ -195,12 +197,15 @@ def _stem(c: ExportConfig) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from runtimes.bench import positive_int
+
     parser = CliParser(prog="python -m export.tensorrt", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS, default_precision="fp16")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"MIN:OPT:MAX image shapes (default {DEFAULT_SHAPES})")
     parser.add_argument("--target-version", default=None, help="TensorRT version on the target (default 10)")
     parser.add_argument("--refit", action="store_true", help="build a refittable engine")
-    parser.add_argument("--workspace-mib", type=int, default=2048)
+    parser.add_argument("--workspace-mib", type=positive_int, default=2048,
+                        help="builder workspace limit in MiB (default 2048)")
     args = parser.parse_args(argv)
     common = common_config(args)
     cfg = TensorRTConfig(common, shapes=parse_shapes(args.shapes, common.nhwc), target_version=args.target_version,

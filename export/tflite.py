@@ -161,6 +161,8 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
         raise UserError(f"TFLite precision {c.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
     if not cfg.sizes:
         raise UserError("give at least one --size HxW")
+    if cfg.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {cfg.threads}")
     if cfg.ranges not in RANGES:
         raise UserError(f"unknown --ranges {cfg.ranges!r}; choose one of {', '.join(RANGES)}")
     if c.precision in FULL_INTEGER and c.level_mode == "weights":
@@ -197,11 +199,13 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from runtimes.bench import thread_count
+
     parser = CliParser(prog="python -m export.tflite", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS)
     parser.add_argument("--size", action="append", default=None,
                         help="HxW per signature (repeat or comma-separate; default 720x1280)")
-    parser.add_argument("--threads", type=int, default=2, help="interpreter threads for validation")
+    parser.add_argument("--threads", type=thread_count, default=2, help="interpreter threads for validation")
     parser.add_argument("--ranges", choices=RANGES, default=None,
                         help="int8 activation ranges: mse (least error at every calibration level; default) or "
                              "minmax (the full observed range); a16w8 always uses minmax")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from devices.common import add_bench_args, bench_options, print_report
 from devices.jetson.run import JetsonConfig, run_jetson
+from runtimes.bench import positive_int
 from runtimes.errors import CliParser, run_cli
 from runtimes.trt_precision import PRECISIONS
 
@@ -26,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trtexec-path", default=None, help="trtexec executable (default: PATH, /usr/src/tensorrt/bin)")
     p.add_argument("--engine", type=Path, default=None, help="benchmark this prebuilt engine instead of building")
     p.add_argument("--profile", default=None, help="device profile key (default: detected from the board)")
-    p.add_argument("--tegrastats-ms", type=int, default=100, help="tegrastats interval in ms (default 100)")
-    p.add_argument("--workspace-mib", type=int, default=2048, help="builder workspace (default 2048 MiB)")
+    p.add_argument("--tegrastats-ms", type=positive_int, default=100, help="tegrastats interval in ms (default 100)")
+    p.add_argument("--workspace-mib", type=positive_int, default=2048, help="builder workspace (default 2048 MiB)")
     add_bench_args(p, "out/jetson/bench.json")
     return p
 
