@@ -33,7 +33,7 @@ from runtimes.bench_eval import (
     load_images,
     y_only,
 )
-from runtimes.bench_report import SCHEMA, flat_rows, markdown_report, markdown_table, write_reports
+from runtimes.bench_report import SCHEMA, check_report_paths, flat_rows, markdown_report, markdown_table, write_reports
 from runtimes.errors import UserError
 from runtimes.images import atomic_write_bytes
 from runtimes.latency import LatencyConfig, machine_info
@@ -88,6 +88,7 @@ def bench_options(args: argparse.Namespace) -> BenchOptions:
     ev = EvalConfig(levels=tuple(args.levels) if args.levels else None,
                     sizes=tuple(args.sizes) if args.sizes else EvalConfig().sizes,
                     latency=LatencyConfig(warmup=args.warmup, runs=args.runs), threads=args.threads)
+    check_report_paths(args.json)
     return BenchOptions(image_dir=args.image_dir, eval=ev, json_path=args.json, max_images=args.max_images,
                         plots=args.plots, dry_run=args.dry_run, local=args.local)
 

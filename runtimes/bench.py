@@ -30,9 +30,8 @@ from pathlib import Path
 
 from runtimes.base import read_artifact_meta
 from runtimes.bench_eval import EvalConfig, ReferenceOutputs, artifact_levels, bench_artifact, load_images
-from runtimes.bench_report import SCHEMA, flat_rows, markdown_table, report_paths, write_reports
+from runtimes.bench_report import SCHEMA, check_report_paths, flat_rows, markdown_table, write_reports
 from runtimes.errors import CliParser, UserError, require, run_cli
-from runtimes.images import check_output_file
 from runtimes.latency import LatencyConfig, machine_info
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,11 +207,7 @@ def run_bench(cfg: BenchConfig) -> dict:
     """Benchmark every artifact; writes the reports and returns the JSON document."""
     if cfg.plots:
         require("matplotlib", "plots")
-    if Path(cfg.json_path).suffix.lower() != ".json":
-        raise UserError(f"--json {cfg.json_path}: the report path must end in .json (the CSV, markdown and plots "
-                        "are written beside it under the same stem)")
-    for what, path in report_paths(Path(cfg.json_path)).items():
-        check_output_file(path, f"{what} report")
+    check_report_paths(Path(cfg.json_path))
     if cfg.artifacts:
         groups = [(tuple(cfg.artifacts), cfg.reference)]
     else:

@@ -13,7 +13,8 @@ import io
 import json
 from pathlib import Path
 
-from runtimes.images import atomic_write_bytes
+from runtimes.errors import UserError
+from runtimes.images import atomic_write_bytes, check_output_file
 
 SCHEMA = "levelres-bench/1"
 COLUMNS = [  # (key in a flat row, markdown header, format)
@@ -97,6 +98,16 @@ def report_paths(json_path: Path) -> dict[str, Path]:
     return {"json": json_path, "csv": stem.with_suffix(".csv"), "md": stem.with_suffix(".md"),
             "psnr_png": stem.with_name(stem.name + "_psnr.png"),
             "latency_png": stem.with_name(stem.name + "_latency.png")}
+
+
+def check_report_paths(json_path: Path) -> None:
+    """Refuse, before any work, a report path not ending in .json (its CSV or markdown sibling would overwrite it)
+    and report paths that are folders."""
+    if json_path.suffix.lower() != ".json":
+        raise UserError(f"--json {json_path}: the report path must end in .json (the CSV, markdown and plots "
+                        "are written beside it under the same stem)")
+    for what, path in report_paths(json_path).items():
+        check_output_file(path, f"{what} report")
 
 
 def write_reports(doc: dict, json_path: Path, plots: bool = True) -> dict[str, Path]:

@@ -384,3 +384,10 @@ def test_bad_option_values(files, module, template, expect, capsys, tmp_path):
     _require_stack(module)
     err = _check(module, template, files, capsys, tmp_path)
     assert expect in err, err
+
+
+def test_device_report_path_must_end_in_json(files, capsys, tmp_path):
+    pytest.importorskip("onnxruntime")
+    template = ["--onnx", "{onnx}", "--local", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32", "--runs", "1",
+                "--json", "{O}/j.md"]
+    assert "must end in .json" in _check("devices.jetson", template, files, capsys, tmp_path)

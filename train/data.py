@@ -24,7 +24,11 @@ from runtimes.images import list_images, read_uint8
 def load_images(folder: str | Path, min_size: int = 0, exclude: tuple[str, ...] = ()) -> list[np.ndarray]:
     """Read every image of a folder as uint8 RGB; skip (with a warning) those smaller than `min_size`."""
     images, skipped = [], []
-    for path in list_images(folder):
+    paths = list_images(folder)
+    unknown = sorted(set(exclude) - {p.name for p in paths})
+    if unknown:  # a warning, not an error: the scripts leave out 302003.jpg from any training folder
+        print(f"warning: --exclude {', '.join(unknown)}: no such image in {folder}", file=sys.stderr)
+    for path in paths:
         if path.name in exclude:
             continue
         img = read_uint8(path)
