@@ -75,6 +75,18 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
+def preset_for_arch(arch: dict) -> str | None:
+    """The first preset that builds `arch` with at most its form, channels and blocks overridden (None: none does)."""
+    for name in PRESETS:
+        try:
+            cfg = preset(name, form=arch.get("form"), channels=arch.get("channels"), blocks=arch.get("blocks"))
+        except UserError:
+            continue
+        if cfg.to_dict() == {**cfg.to_dict(), **arch}:
+            return name
+    return None
+
+
 def preset(name: str, **overrides) -> ModelConfig:
     """A named preset with optional field overrides (None values are ignored)."""
     if name not in PRESETS:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runtimes.errors import CliParser, run_cli
+from runtimes.errors import CliParser, UserError, run_cli
 from train.model import LevelConv2d, LevelNet
 
 CALIBRATION_BATCHES = 4  # training batches (each at every training level) that set the activation ranges
@@ -158,7 +158,12 @@ def qat_config(weights: str, **overrides):
     arch, tc = meta.get("arch") or {}, meta.get("train_config") or {}
     baseline = meta.get("baseline_level")
     levels = None if baseline is not None else tuple(meta.get("train_levels") or ())
-    cfg = dict(task=meta.get("task"), preset=meta.get("preset") or tc.get("preset") or "mobile",
+    from train.model import preset_for_arch
+
+    name = meta.get("preset") or tc.get("preset") or preset_for_arch(arch)
+    if name is None:
+        raise UserError(f"{path}: its architecture {arch} matches no preset, so it cannot be fine-tuned here")
+    cfg = dict(task=meta.get("task"), preset=name,
                form=None if arch.get("form") == "plain" else arch.get("form"), channels=arch.get("channels"),
                blocks=arch.get("blocks"), levels=levels,
                baseline_level=baseline, level_jitter=float(tc.get("level_jitter", 0.0)),

@@ -81,6 +81,13 @@ def test_qat_config_follows_the_checkpoint(tmp_path, tiny_image_dir):
         train(qat_config(str(odd), data=str(tiny_image_dir), out=str(tmp_path / "bad"), batch=2, patch=32,
                          workers=0, device="cpu", steps=1, progress=False))
     assert not (tmp_path / "bad").exists()
+    bare = save_checkpoint(tmp_path / "bare.safetensors", _model("linear", 8, 2), {"train_levels": [15.0, 45.0]})
+    assert qat_config(str(bare), data=".", out="q").preset == "tiny"  # no preset recorded: found from the shape
+    bare_fast = save_checkpoint(tmp_path / "bare_fast.safetensors", _model("linear", 0, 4), {"train_levels": [15.0]})
+    assert qat_config(str(bare_fast), data=".", out="q").preset == "fast"
+    odd_bare = save_checkpoint(tmp_path / "odd_bare.safetensors", _model("linear", 5, 2), {"train_levels": [15.0]})
+    with pytest.raises(UserError, match="matches no preset"):
+        qat_config(str(odd_bare), data=".", out="q")
 
 
 def test_qat_fine_tunes_from_the_checkpoint(tmp_path, tiny_image_dir):
