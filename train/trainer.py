@@ -76,7 +76,7 @@ class TrainConfig:
         for name in ("steps", "minutes", "batch", "patch", "lr", "val_every", "save_every"):
             val = getattr(self, name)
             if val is not None and not 0 < val < math.inf:
-                raise UserError(f"--{name.replace('_', '-')} must be a finite positive number, got {val}")
+                raise UserError(f"--{name.replace('_', '-')} must be positive and finite, got {val}")
         if self.lr > 1:
             raise UserError(f"--lr {self.lr:g} is far too large for Adam; use a value in (0, 1], e.g. 2e-4")
         if self.workers is not None and self.workers < 0:
