@@ -14,7 +14,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
@@ -35,7 +34,7 @@ from runtimes.bench_eval import (
 )
 from runtimes.bench_report import SCHEMA, check_report_paths, flat_rows, markdown_report, markdown_table, write_reports
 from runtimes.errors import UserError
-from runtimes.images import atomic_write_bytes
+from runtimes.images import atomic_write_bytes, json_bytes
 from runtimes.latency import LatencyConfig, machine_info
 from runtimes.tiling import fixed_sizes
 
@@ -247,7 +246,7 @@ def write_device_reports(doc: dict, opts: BenchOptions) -> dict:
         print("plots skipped: a tool reported no median latency", file=sys.stderr)
     paths = write_reports(doc, opts.json_path, plots)
     doc["paths"] = {k: str(v) for k, v in paths.items()}
-    atomic_write_bytes(paths["json"], (json.dumps(doc, indent=1) + "\n").encode())
+    atomic_write_bytes(paths["json"], json_bytes(doc))
     atomic_write_bytes(paths["md"], (markdown_report(doc) + "\n" + device_markdown(doc["device"])).encode())
     return doc["paths"]
 

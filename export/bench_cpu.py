@@ -17,7 +17,6 @@ Exporting needs the train, onnx and tflite extras; this script runs where torch 
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 
 from runtimes.bench import default_image_dir, parse_level, parse_size, positive_int, thread_count
 from runtimes.errors import CliParser, UserError, require, run_cli
-from runtimes.images import atomic_write_bytes
+from runtimes.images import atomic_write_bytes, json_bytes
 from runtimes.latency import LatencyConfig, machine_info, measure, time_call
 from runtimes.metrics import psnr
 
@@ -186,7 +185,7 @@ def run_cpu_bench(cfg: CpuBenchConfig) -> dict:
            "level": cfg.level, "models": models, "calibration_images": cfg.calib_images,
            "latency": asdict(cfg.latency),
            "rows": rows, "paper_preset_onnxruntime": paper_row}
-    atomic_write_bytes(cfg.json_path, (json.dumps(doc, indent=1) + "\n").encode())
+    atomic_write_bytes(cfg.json_path, json_bytes(doc))
     return doc
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 from runtimes.errors import UserError
-from runtimes.images import atomic_write_bytes, check_output_file
+from runtimes.images import atomic_write_bytes, check_output_file, json_bytes
 
 SCHEMA = "levelres-bench/1"
 COLUMNS = [  # (key in a flat row, markdown header, format)
@@ -114,7 +113,7 @@ def write_reports(doc: dict, json_path: Path, plots: bool = True) -> dict[str, P
     """Write JSON, CSV, markdown and (optionally) the two PNG plots; returns the paths written."""
     paths = report_paths(json_path)
     rows = flat_rows(doc["results"])
-    atomic_write_bytes(paths["json"], (json.dumps(doc, indent=1) + "\n").encode())
+    atomic_write_bytes(paths["json"], json_bytes(doc))
     atomic_write_bytes(paths["csv"], csv_text(rows).encode())
     atomic_write_bytes(paths["md"], markdown_report(doc).encode())
     if not plots:

@@ -80,6 +80,24 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
+def json_bytes(obj, indent: int | None = 1) -> bytes:
+    """Strict JSON (RFC 8259) of a report: NaN and ±inf (a metric that is undefined, e.g. SSIM below a 3x3 image)
+    are written as null, not as the non-standard NaN that other JSON readers reject."""
+    import json
+    import math
+
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    return (json.dumps(clean(obj), indent=indent, allow_nan=False) + "\n").encode()
+
+
 def check_output_file(path: str | os.PathLike, option: str = "output") -> Path:
     """A `UserError` when an output file's path is an existing folder (checked before the work starts)."""
     path = Path(path)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from runtimes.errors import CliParser, UserError, run_cli
-from runtimes.images import atomic_write_bytes, check_output_file
+from runtimes.images import atomic_write_bytes, check_output_file, json_bytes
 
 TOL = 1e-6
 
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     table = build_table([load_run(r, a.set_name) for r in a.runs])
     print(markdown(table))
     if a.json:
-        atomic_write_bytes(a.json, (json.dumps(dict(table, set=a.set_name), indent=2) + "\n").encode())
+        atomic_write_bytes(a.json, json_bytes(dict(table, set=a.set_name), indent=2))
     return 0
 
 

@@ -11,7 +11,6 @@ Usage:
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import numpy as np
 
 from runtimes.degrade import degrade, image_seed
 from runtimes.errors import CliParser, UserError, run_cli
-from runtimes.images import atomic_write_bytes, check_output_file, list_images, read_uint8
+from runtimes.images import atomic_write_bytes, check_output_file, json_bytes, list_images, read_uint8
 from runtimes.metrics import even_crop, psnr, ssim
 from train.levels import parse_level
 
@@ -163,7 +162,7 @@ def run(weights: list[str], data: str, levels: list[float], json_path: str | Non
         payload = results[0] if len(results) == 1 else {"compare": [dict(r, weights=str(w))
                                                                     for r, w in zip(results, weights, strict=True)]}
         payload = {**payload, "set": Path(data).name, "extrapolate": extrapolate}  # the set's name, not a path
-        atomic_write_bytes(json_path, (json.dumps(payload, indent=2) + "\n").encode())
+        atomic_write_bytes(json_path, json_bytes(payload, indent=2))
     return results
 
 

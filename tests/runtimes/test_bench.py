@@ -185,3 +185,14 @@ def test_latency_plot_tolerates_missing_percentiles():
                {"name": "b", "latency": [{"size": [64, 64], "p50_ms": None, "p90_ms": None},
                                          {"size": [32, 32], "p50_ms": 1.0, "p90_ms": 1.5}]}]
     assert plot_latency(records)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_reports_are_strict_json():
+    """An undefined metric (nan, inf) is written as null, so any JSON reader accepts the report."""
+    import json
+
+    from runtimes.images import json_bytes
+
+    text = json_bytes({"rows": [{"psnr": 31.5, "ssim": float("nan"), "p": [float("inf"), 1]}], "n": 2}).decode()
+    assert json.loads(text) == {"rows": [{"psnr": 31.5, "ssim": None, "p": [None, 1]}], "n": 2}
+    assert "NaN" not in text and "Infinity" not in text
