@@ -7,7 +7,10 @@ strength = a * level + b, where 0 means "no degradation" and the largest trainin
 Levels past the largest training level are run at strength 1 (`max_strength`): a level-scaled network
 extrapolates badly (measured in docs/results.md: `denoise-fast` on σ 90 images, 14.4 dB run at σ 90 vs
 20.9 dB at σ 75), so the map saturates unless a caller asks for extrapolation (`extrapolating()`).
-The map travels in every checkpoint and artifact (`LevelMap.to_dict`). Torch-free.
+A calibrated map (`train.calibrate`) passes that linear value through a monotone piecewise-linear curve
+fitted on validation images (`knots`: (linear value, strength) pairs at the training levels; the first
+segment runs through 0, so level 0 stays the identity). The map travels in every checkpoint and artifact
+(`LevelMap.to_dict`). Torch-free.
 """
 
 from __future__ import annotations
@@ -35,19 +38,74 @@ class LevelMap:
     hi: float
     train_levels: tuple[float, ...] = field(default_factory=tuple)
     max_strength: float | None = 1.0  # the largest training level; None extrapolates past it
+    knots: tuple[tuple[float, float], ...] = ()  # calibration: (linear value, strength), increasing in both
+
+    def linear(self, level: float) -> float:
+        """a * level + b: the uncalibrated, unsaturated strength (0 = no degradation, 1 = the largest level)."""
+        return self.a * float(level) + self.b
 
     def strength(self, level: float) -> float:
         """Strength for a level in the user's unit (0 = no degradation), saturated at `max_strength`."""
-        s = self.a * float(level) + self.b
-        return s if self.max_strength is None else min(s, self.max_strength)
+        u = self.linear(level)
+        if self.max_strength is not None:
+            u = min(u, self.max_strength)
+        return self.curve(u)
+
+    def segments(self) -> list[tuple[float, float, float | None]]:
+        """The calibration curve as (slope, start, width) terms: strength = sum(slope * clamp(u - start, 0, width))
+        with the first term unclamped below and the last unbounded above (width None)."""
+        out, prev_u, prev_s = [], 0.0, 0.0
+        for i, (u, s) in enumerate(self.knots):
+            last = i == len(self.knots) - 1
+            out.append(((s - prev_s) / (u - prev_u), prev_u, None if last else u - prev_u))
+            prev_u, prev_s = u, s
+        return out
+
+    def curve(self, u: float) -> float:
+        """The calibration curve at linear value u (the identity when uncalibrated)."""
+        if not self.knots:
+            return u
+        total = 0.0
+        for i, (slope, start, width) in enumerate(self.segments()):
+            d = u - start
+            d = d if i == 0 else max(d, 0.0)
+            if width is not None:
+                d = min(d, width)
+            total += slope * d
+        return total
+
+    def calibrated(self, knots: tuple[tuple[float, float], ...]) -> LevelMap:
+        """This map with a calibration curve through (0, 0) and `knots` ((linear value, strength) pairs)."""
+        knots = tuple((float(u), float(s)) for u, s in knots)
+        us, ss = [0.0] + [u for u, _ in knots], [0.0] + [s for _, s in knots]
+        rising = all(b > a for v in (us, ss) for a, b in zip(v[:-1], v[1:], strict=True))
+        if not knots or not rising:
+            raise UserError(f"calibration knots must increase from (0, 0) in both values, got {list(knots)}")
+        if not all(math.isfinite(v) for v in us + ss):
+            raise UserError("calibration knots must be finite")
+        return replace(self, knots=knots)
+
+    def uncalibrated(self) -> LevelMap:
+        """The plain linear map."""
+        return replace(self, knots=())
 
     def extrapolating(self) -> LevelMap:
         """The same map without the saturation: levels past the training range scale the weights further."""
         return replace(self, max_strength=None)
 
     def level(self, strength: float) -> float:
-        """Inverse of `strength`."""
-        return (float(strength) - self.b) / self.a
+        """Inverse of `strength` (below the saturation)."""
+        s, u = float(strength), float(strength)
+        if self.knots:
+            prev_u, prev_s = 0.0, 0.0
+            slope, start_u, start_s = self.segments()[0][0], 0.0, 0.0
+            for ku, ks in self.knots:
+                slope, start_u, start_s = (ks - prev_s) / (ku - prev_u), prev_u, prev_s
+                if s <= ks:
+                    break
+                prev_u, prev_s = ku, ks
+            u = start_u + (s - start_s) / slope
+        return (u - self.b) / self.a
 
     @property
     def neutral(self) -> float:
@@ -69,22 +127,28 @@ class LevelMap:
 
     def outside_trained(self, level: float) -> bool:
         """True when the level lies beyond the neutral..max-trained span (extrapolation)."""
-        s = self.a * float(level) + self.b
+        s = self.linear(level)
         return s > 1.0 + 1e-9 or s < -1e-9
 
     def to_dict(self) -> dict:
-        return {
-            "task": self.task, "unit": self.unit, "a": self.a, "b": self.b, "lo": self.lo, "hi": self.hi,
-            "train_levels": list(self.train_levels), "max_strength": self.max_strength,
-            "formula": f"strength = {self.a:.10g} * {self.unit} + {self.b:.10g}"
-                       + ("" if self.max_strength is None else f", at most {self.max_strength:g}"),
-        }
+        formula = (f"strength = {self.a:.10g} * {self.unit} + {self.b:.10g}"
+                   + ("" if self.max_strength is None else f", at most {self.max_strength:g}"))
+        d = {"task": self.task, "unit": self.unit, "a": self.a, "b": self.b, "lo": self.lo, "hi": self.hi,
+             "train_levels": list(self.train_levels), "max_strength": self.max_strength, "formula": formula}
+        if self.knots:
+            d["knots"] = [list(k) for k in self.knots]
+            d["formula"] = (f"u = {self.a:.10g} * {self.unit} + {self.b:.10g}"
+                            + ("" if self.max_strength is None else f", at most {self.max_strength:g}")
+                            + "; strength = piecewise-linear in u through (0, 0), "
+                            + ", ".join(f"({u:.4g}, {s:.4g})" for u, s in self.knots))
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> LevelMap:
         cap = d.get("max_strength", 1.0)  # maps written before the field saturate too
-        return cls(d["task"], d["unit"], float(d["a"]), float(d["b"]), float(d["lo"]), float(d["hi"]),
-                   tuple(float(x) for x in d.get("train_levels", ())), None if cap is None else float(cap))
+        m = cls(d["task"], d["unit"], float(d["a"]), float(d["b"]), float(d["lo"]), float(d["hi"]),
+                tuple(float(x) for x in d.get("train_levels", ())), None if cap is None else float(cap))
+        return m.calibrated(tuple(tuple(k) for k in d["knots"])) if d.get("knots") else m
 
 
 def parse_level(text: str) -> float:

@@ -174,7 +174,16 @@ class LevelNet(nn.Module):
         """Strength (N,) from levels in the user's unit (scalar, (1,) or (N,))."""
         s = level.reshape(-1).to(self.level_a.dtype) * self.level_a + self.level_b
         cap = self.level_map.max_strength  # levels past the largest training level act as it (train.levels)
-        return s if cap is None else torch.clamp(s, max=cap)
+        s = s if cap is None else torch.clamp(s, max=cap)
+        if not self.level_map.knots:
+            return s
+        out = None  # the calibration curve (train.calibrate): constants and clamps, so every exporter folds it in
+        for i, (slope, start, width) in enumerate(self.level_map.segments()):
+            d = s - start
+            d = d if i == 0 else torch.clamp(d, min=0.0)
+            d = d if width is None else torch.clamp(d, max=width)
+            out = d * slope if out is None else out + d * slope
+        return out
 
     def forward(self, image: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         return self.forward_strength(image, self.strength(level))

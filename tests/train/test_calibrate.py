@@ -1,0 +1,108 @@
+"""train.calibrate: a fitted level -> strength curve, stored in the level map, used by torch and the exports."""
+
+import json
+
+import numpy as np
+import pytest
+
+from runtimes.errors import UserError, run_cli
+from train.levels import LevelMap, make_level_map
+
+torch = pytest.importorskip("torch")
+
+
+def _cal_map() -> LevelMap:
+    lm = make_level_map("denoise", (15, 35, 55, 75))
+    return lm.calibrated(((0.2, 0.3), (35 / 75, 0.5), (55 / 75, 0.7), (1.0, 0.87)))
+
+
+def test_calibrated_map_curve_and_round_trip():
+    lm = _cal_map()
+    assert lm.strength(0) == 0.0 and lm.strength(15) == pytest.approx(0.3) and lm.strength(75) == pytest.approx(0.87)
+    assert lm.strength(90) == pytest.approx(0.87)  # saturated at the top level's calibrated strength
+    assert lm.strength(7.5) == pytest.approx(0.15)  # first segment: through (0, 0)
+    assert lm.strength(25) == pytest.approx(0.3 + (0.5 - 0.3) * (25 / 75 - 0.2) / (35 / 75 - 0.2))
+    assert lm.extrapolating().strength(90) == pytest.approx(0.87 + (0.87 - 0.7) / (1 - 55 / 75) * 0.2)
+    levels = np.linspace(0, 75, 31)
+    s = [lm.strength(v) for v in levels]
+    assert all(b > a for a, b in zip(s, s[1:], strict=False))
+    assert all(lm.level(lm.strength(v)) == pytest.approx(v) for v in levels)
+    again = LevelMap.from_dict(json.loads(json.dumps(lm.to_dict())))
+    assert again == lm and "piecewise-linear" in lm.to_dict()["formula"]
+    assert lm.uncalibrated().strength(15) == pytest.approx(0.2)
+    with pytest.raises(UserError, match="increase"):
+        lm.calibrated(((0.5, 0.6), (0.4, 0.7)))
+    with pytest.raises(UserError, match="increase"):
+        lm.calibrated(((0.5, 0.6), (1.0, 0.5)))
+
+
+def test_torch_strength_follows_the_calibrated_map():
+    from train.model import build_model, preset
+
+    lm = _cal_map()
+    levels = torch.tensor([0.0, 5.0, 15.0, 25.0, 60.0, 75.0, 90.0, 200.0])
+    for m in (lm, lm.extrapolating()):
+        net = build_model(preset("tiny"), m)
+        expect = [m.strength(float(v)) for v in levels]
+        np.testing.assert_allclose(net.strength(levels).numpy(), expect, rtol=1e-6, atol=1e-7)
+
+
+@pytest.fixture
+def tiny_run(tmp_path, tiny_image_dir):
+    from train.trainer import TrainConfig, train
+
+    cfg = TrainConfig(task="denoise", data=str(tiny_image_dir), out=str(tmp_path / "run"), preset="tiny",
+                      levels=(15.0, 45.0), steps=4, batch=2, patch=32, workers=0, device="cpu", compile=False,
+                      progress=False, save_every=4, val_every=1000)
+    return train(cfg)
+
+
+def test_calibrate_writes_a_checkpoint_that_is_never_worse(tiny_run, tiny_image_dir, tmp_path, capsys):
+    from train.calibrate import main
+    from train.checkpoint import load_checkpoint
+    from train.evaluate import evaluate_model, load_eval_set
+
+    out = tmp_path / "cal.safetensors"
+    assert run_cli(main, ["--weights", str(tiny_run), "--set", str(tiny_image_dir), "-o", str(out),
+                          "--crop", "0", "--factors", "0.5,1,1.5,2"]) == 0
+    table = capsys.readouterr().out
+    assert "| 15 |" in table and "| 45 |" in table
+    base, _ = load_checkpoint(tiny_run)
+    cal, meta = load_checkpoint(out)
+    assert cal.level_map.knots and meta["calibration"]["images"] >= 1
+    assert cal.strength(torch.tensor([0.0])).item() == 0.0
+    images = load_eval_set(tiny_image_dir)
+    a = evaluate_model(base, images, [15.0, 45.0], with_ssim=False)["rows"]
+    b = evaluate_model(cal, images, [15.0, 45.0], with_ssim=False)["rows"]
+    assert all(rb["psnr"] >= ra["psnr"] - 1e-6 for ra, rb in zip(a, b, strict=True))
+    assert evaluate_model(cal, images, [0.0], with_ssim=False)["rows"][0]["psnr"] == 100.0  # level 0: identity
+
+
+def test_calibrated_checkpoint_exports_exactly(tiny_run, tiny_image_dir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from export.base import ExportConfig
+    from export.onnx import OnnxConfig, export_onnx
+    from train.calibrate import main
+
+    out = tmp_path / "cal.safetensors"
+    assert run_cli(main, ["--weights", str(tiny_run), "--set", str(tiny_image_dir), "-o", str(out), "--crop", "0",
+                          "--factors", "0.6,1,1.4"]) == 0
+    for mode, level in (("folded", None), ("weights", None), ("fixed", 30.0)):
+        res = export_onnx(OnnxConfig(ExportConfig(str(out), tmp_path / mode, level_mode=mode, level=level)))
+        assert res.meta["validation"]["status"] == "passed", res.meta["validation"]
+        assert res.meta["level_map"]["knots"]
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["-o", "{d}/cal.onnx"], "must end in .safetensors"),
+    (["-o", "{d}/cal.safetensors", "--factors", "0.5,2"], "include 1"),
+    (["-o", "{d}/cal.safetensors", "--factors", "a,b"], "comma-separated"),
+])
+def test_calibrate_bad_input(tiny_run, tiny_image_dir, tmp_path, capsys, args, msg):
+    from train.calibrate import main
+
+    argv = ["--weights", str(tiny_run), "--set", str(tiny_image_dir), *[a.format(d=tmp_path) for a in args]]
+    assert run_cli(main, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.glob("cal*"))

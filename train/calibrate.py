@@ -1,0 +1,146 @@
+"""Calibrate a weight set's level -> strength map on validation images (never on the test sets).
+
+A level-scaled network does not always restore a level best at that level's own strength: `denoise-fast`
+restores σ 15 noise 1.4 dB better at σ 20's strength, and σ 75 noise 1.3 dB better at σ 65's
+(docs/results.md). For every training level this command degrades the validation images at that level,
+restores them at a grid of strengths around the map's own (`--factors`), and keeps the strength with the
+best mean PSNR. The kept strengths become the knots of a monotone piecewise-linear map, stored in the
+checkpoint's level map, so every exported graph and runtime uses it. The weights are unchanged; level 0
+still returns the input, and levels past the largest training level run at its calibrated strength.
+
+Usage:
+    python -m train.calibrate --weights denoise-fast --set datasets/test/Set14 -o runs/denoise-fast-cal.safetensors
+    python -m train.calibrate --weights runs/sr/best.safetensors --set datasets/test/CBSD68 -o runs/sr-cal.safetensors
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from runtimes.errors import CliParser, UserError, exit_unless_installed, run_cli
+
+exit_unless_installed("torch", "train", __name__)
+
+from runtimes.degrade import degrade, image_seed
+from runtimes.images import check_output_file
+from runtimes.metrics import psnr
+from train.evaluate import Y_TASKS, EvalImage, load_eval_set
+from train.levels import parse_level
+
+DEFAULT_FACTORS = tuple(round(f, 3) for f in np.arange(0.7, 1.601, 0.05))
+
+
+def scan(model, images: list[EvalImage], level: float, strengths, device="cpu") -> list[float]:
+    """Mean PSNR of the images degraded at `level` and restored at each strength (the network's own input)."""
+    import torch
+
+    task = model.level_map.task
+    y_only = task in Y_TASKS
+    scores = np.zeros(len(strengths))
+    for im in images:
+        deg = degrade(im.clean, task, level, seed=image_seed(im.name))
+        x = torch.from_numpy(np.ascontiguousarray(deg.transpose(2, 0, 1)))[None].to(device)
+        for i, s in enumerate(strengths):
+            with torch.inference_mode():
+                y = model.forward_strength(x, torch.tensor([float(s)], device=device))
+            scores[i] += psnr(y[0].float().cpu().numpy().transpose(1, 2, 0), im.clean, y_only)
+    return (scores / len(images)).tolist()
+
+
+def calibrate(model, images: list[EvalImage], factors=DEFAULT_FACTORS, device="cpu",
+              levels=None) -> tuple[object, list[dict]]:
+    """(the calibrated level map, one row per knot level: level, own strength, best strength, PSNRs).
+
+    levels: where to fit knots (default: the training levels); the largest training level is always one,
+    since the map saturates there."""
+    lmap = model.level_map.uncalibrated()
+    top = max(lmap.train_levels, key=lmap.linear)
+    levels = sorted({float(v) for v in (levels or lmap.train_levels)} | {float(top)}, key=lmap.linear)
+    bad = [v for v in levels if not 0 < lmap.linear(v) <= 1.0 + 1e-9]
+    if bad:
+        raise UserError(f"--levels {' '.join(f'{v:g}' for v in bad)}: knots go between the neutral level and the "
+                        f"largest training level ({top:g})")
+    rows = []
+    for level in levels:
+        u = lmap.linear(level)
+        strengths = [u * f for f in factors]
+        scores = scan(model, images, level, strengths, device)
+        best = int(np.argmax(scores))
+        own = min(range(len(factors)), key=lambda i: abs(factors[i] - 1.0))
+        rows.append({"level": level, "strength": u, "best_strength": strengths[best], "best_factor": factors[best],
+                     "psnr_own": scores[own], "psnr_best": scores[best]})
+    knots, prev = [], 0.0
+    for r in rows:  # keep the map increasing: a knot below the previous one is lifted just above it
+        s = max(r["best_strength"], prev + 1e-4)
+        knots.append((r["strength"], s))
+        prev = s
+    return lmap.calibrated(tuple(knots)), rows
+
+
+def parse_factors(text: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--factors {text!r}: give comma-separated numbers, e.g. 0.8,0.9,1,1.1") from None
+    if not vals or any(not 0 < v < 10 for v in vals) or 1.0 not in vals:
+        raise UserError(f"--factors {text!r}: numbers in (0, 10) that include 1 (the map's own strength)")
+    return tuple(sorted(set(vals)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.checkpoint import load_checkpoint, resolve_weights, save_checkpoint
+    from train.device import resolve_device
+    from train.model import LevelNet
+
+    p = CliParser(prog="python -m train.calibrate", description=__doc__.splitlines()[0])
+    p.add_argument("--weights", required=True, help="checkpoint or shipped weight-set name")
+    p.add_argument("--set", required=True, dest="data", help="validation images (not a test set you report)")
+    p.add_argument("-o", "--out", required=True, help="the calibrated checkpoint (.safetensors)")
+    p.add_argument("--factors", type=parse_factors, default=DEFAULT_FACTORS,
+                   help="strengths tried, as factors of each level's own (default 0.7 to 1.6 in steps of 0.05)")
+    p.add_argument("--levels", nargs="+", type=parse_level, default=None,
+                   help="levels to fit knots at (default: the training levels; the largest is always one)")
+    p.add_argument("--crop", type=int, default=192, help="centre crop of each image in px (default 192; 0: whole)")
+    p.add_argument("--max-images", type=int, default=None, help="use only the first N images")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    a = p.parse_args(argv)
+    out = Path(a.out)
+    if out.suffix != ".safetensors":
+        raise UserError(f"-o {out}: the calibrated checkpoint must end in .safetensors")
+    check_output_file(out, "-o")
+    check_output_file(out.with_suffix(".json"), "-o")
+    if a.crop < 0 or (a.max_images is not None and a.max_images < 1):
+        raise UserError("--crop must be >= 0 and --max-images >= 1")
+    device = resolve_device(a.device)
+    path = resolve_weights(a.weights)
+    model, meta = load_checkpoint(path, device)
+    if model.cfg.form == "plain":
+        raise UserError(f"{path} is a dedicated single-level model: it has no level map to calibrate")
+    images = load_eval_set(a.data, crop=a.crop or None)[: a.max_images]
+    lmap, rows = calibrate(model, images, a.factors, device, a.levels)
+    unit = lmap.unit
+    print(f"| {unit} | own strength | best strength | PSNR at own (dB) | at best (dB) | gain |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['level']:g} | {r['strength']:.4f} | {r['best_strength']:.4f} | {r['psnr_own']:.2f} | "
+              f"{r['psnr_best']:.2f} | {r['psnr_best'] - r['psnr_own']:+.2f} |")
+    calibrated = LevelNet(model.cfg, lmap).to(device)
+    calibrated.load_state_dict(model.state_dict())
+    meta = {k: v for k, v in meta.items() if k not in ("format", "format_version", "arch", "level_map", "task")}
+    meta["calibration"] = {"from": str(a.weights), "set": Path(a.data).name, "images": len(images),
+                           "levels": [r["level"] for r in rows],
+                           "crop": a.crop, "factors": list(a.factors), "rows": rows}
+    meta.pop("evaluation", None)  # measured with the old map
+    meta.pop("evaluation_more", None)
+    save_checkpoint(out, calibrated, meta)
+    print(f"{out}: level map calibrated on {len(images)} images of {Path(a.data).name} "
+          f"({lmap.to_dict()['formula']})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
+
