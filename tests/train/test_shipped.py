@@ -14,6 +14,7 @@ from train.evaluate import evaluate_model, load_eval_set  # noqa: E402
 SHIPPED = {
     "denoise-mobile": ("denoise", [15.0, 35.0, 55.0, 75.0], 200_000, 100, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
     "denoise-fast": ("denoise", [15.0, 35.0, 55.0, 75.0], 250_000, 30, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
+    "denoise-fast-cal": ("denoise", [15.0, 35.0, 55.0, 75.0], 250_000, 30, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
     "denoise-fast-affine": ("denoise", [15.0, 35.0, 55.0, 75.0], 250_000, 30, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
     "dejpeg-fast": ("dejpeg", [10.0, 30.0, 50.0, 80.0], 250_000, 30, "LIVE1_color", 100, ((10, 0.1), (30, 0.1))),
     "sr-mobile": ("sr", [2.0, 3.0, 4.0, 5.0], 200_000, 100, "Set5", 1, ((2, 0.5), (4, 0.5))),
