@@ -156,6 +156,9 @@ class Trainer:
         if meta.get("task") != self.cfg.task or init.cfg != self.cfg.model_config():
             raise UserError(f"{path} is a {meta.get('task')} model of another architecture than this run's; "
                             "start from a checkpoint of the same task and preset")
+        if init.level_map.knots:
+            raise UserError(f"{path} has a calibrated level map (train.calibrate); start from the weights it was "
+                            "calibrated from, and calibrate again after training")
         if init.level_map.to_dict() != self.level_map.to_dict():
             raise UserError(f"{path} was trained at levels {init.level_map.train_levels}, this run at "
                             f"{self.level_map.train_levels}; use the same levels")

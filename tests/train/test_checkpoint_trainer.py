@@ -138,6 +138,8 @@ def _cli(*args):
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--preset", "fast",
      "--init", "denoise-mobile"],  # another architecture
     ["-m", "train", "--task", "dejpeg", "--data", "samples", "--out", "x", "--steps", "1", "--init", "denoise-mobile"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--preset", "fast",
+     "--init", "denoise-fast-cal"],  # a calibrated map
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--init", "no-such-set"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--lr", "inf"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--lr", "1e38"],
