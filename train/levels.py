@@ -8,8 +8,8 @@ Levels past the largest training level are run at strength 1 (`max_strength`): a
 extrapolates badly (measured in docs/results.md: `denoise-fast` on σ 90 images, 14.4 dB run at σ 90 vs
 20.9 dB at σ 75), so the map saturates unless a caller asks for extrapolation (`extrapolating()`).
 A calibrated map (`train.calibrate`) passes that linear value through a monotone piecewise-linear curve
-fitted on validation images (`knots`: (linear value, strength) pairs at the training levels; the first
-segment runs through 0, so level 0 stays the identity). The map travels in every checkpoint and artifact
+fitted on validation images (`knots`: (linear value, strength) pairs, the largest training level among
+them; the first segment runs through 0, so level 0 stays the identity). The map travels in every checkpoint and artifact
 (`LevelMap.to_dict`). Torch-free.
 """
 
@@ -97,9 +97,8 @@ class LevelMap:
         """Inverse of `strength` (below the saturation)."""
         s, u = float(strength), float(strength)
         if self.knots:
-            prev_u, prev_s = 0.0, 0.0
-            slope, start_u, start_s = self.segments()[0][0], 0.0, 0.0
-            for ku, ks in self.knots:
+            prev_u = prev_s = 0.0
+            for ku, ks in self.knots:  # the segment holding s (the last one past the top knot)
                 slope, start_u, start_s = (ks - prev_s) / (ku - prev_u), prev_u, prev_s
                 if s <= ks:
                     break
