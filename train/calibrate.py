@@ -25,7 +25,7 @@ from runtimes.errors import CliParser, UserError, exit_unless_installed, run_cli
 exit_unless_installed("torch", "train", __name__)
 
 from runtimes.degrade import degrade, image_seed
-from runtimes.images import check_output_file
+from runtimes.images import check_output_file, ensure_writable_dir
 from runtimes.metrics import psnr
 from train.evaluate import Y_TASKS, EvalImage, load_eval_set
 from train.levels import parse_level
@@ -69,7 +69,7 @@ def calibrate(model, images: list[EvalImage], factors=DEFAULT_FACTORS, device="c
         strengths = [u * f for f in factors]
         scores = scan(model, images, level, strengths, device)
         best = int(np.argmax(scores))
-        own = min(range(len(factors)), key=lambda i: abs(factors[i] - 1.0))
+        own = factors.index(1.0)  # both the default and --factors include the map's own strength
         rows.append({"level": level, "strength": u, "best_strength": strengths[best], "best_factor": factors[best],
                      "psnr_own": scores[own], "psnr_best": scores[best]})
     knots, prev = [], 0.0
@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"-o {out}: the calibrated checkpoint must end in .safetensors")
     check_output_file(out, "-o")
     check_output_file(out.with_suffix(".json"), "-o")
+    ensure_writable_dir(out.parent)  # before the scan, not after it
     if a.crop < 0 or (a.max_images is not None and a.max_images < 1):
         raise UserError("--crop must be >= 0 and --max-images >= 1")
     device = resolve_device(a.device)

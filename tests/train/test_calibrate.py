@@ -106,3 +106,14 @@ def test_calibrate_bad_input(tiny_run, tiny_image_dir, tmp_path, capsys, args, m
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1
     assert not list(tmp_path.glob("cal*"))
+
+
+def test_calibrate_refuses_an_unwritable_output_before_the_scan(tiny_run, tiny_image_dir, tmp_path, capsys,
+                                                                 monkeypatch):
+    import train.calibrate as cal
+
+    monkeypatch.setattr(cal, "scan", lambda *a, **k: pytest.fail("scanned before checking the output"))
+    (tmp_path / "file").write_text("x")
+    argv = ["--weights", str(tiny_run), "--set", str(tiny_image_dir), "-o", str(tmp_path / "file" / "c.safetensors")]
+    assert run_cli(cal.main, argv) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
