@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from runtimes.errors import CliParser, UserError, run_cli
+from train import COMPILE_MODES
 from train.levels import UNITS, parse_level
 
 
@@ -51,6 +52,8 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--device", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
     p.add_argument("--compile", choices=("on", "off"), help="torch.compile (default: on for CUDA)")
+    p.add_argument("--compile-mode", default="default", choices=COMPILE_MODES,
+                   help="torch.compile mode (default: default; reduce-overhead replays each step as CUDA graphs)")
     p.add_argument("--exclude", nargs="*", default=[], help="file names of --data to leave out")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--init", metavar="WEIGHTS",
@@ -75,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule, seed=a.seed,
         level_weighting=a.level_weighting, level_jitter=a.level_jitter, level_exact=a.level_exact,
         val=a.val, val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
-        amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", exclude=tuple(a.exclude),
-        progress=not a.no_progress, init=a.init).check()
+        amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", compile_mode=a.compile_mode,
+        exclude=tuple(a.exclude), progress=not a.no_progress, init=a.init).check()
     best = train(cfg, resume=a.resume)
     print(f"best checkpoint: {best}")
     return 0

@@ -10,6 +10,7 @@ reference loop's 66 steps/s. This is a benchmark, not a test; on a CPU it only s
 
 Usage:
     python -m train.throughput --preset paper --steps 200 --warmup 30 [--batch 16] [--patch 96]
+    python -m train.throughput --compile-modes default reduce-overhead   # the trainer in each mode
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ exit_unless_installed("torch", "train", __name__)
 import torch
 
 from runtimes.errors import CliParser, UserError, run_cli
+from train import COMPILE_MODES
 from train.data import add_noise_torch
 from train.model import PRESETS, build_model
 from train.trainer import TrainConfig, Trainer
@@ -47,6 +49,7 @@ class ThroughputConfig:
         batch: clean crops per step (each seen at every level).
         patch: crop size.
         device: None picks CUDA when available.
+        compile_modes: torch.compile modes the trainer's step is timed in (one trainer each).
     """
 
     preset: str = "paper"
@@ -56,6 +59,7 @@ class ThroughputConfig:
     batch: int = 16
     patch: int = 96
     device: str | None = None
+    compile_modes: tuple[str, ...] = ("default",)
 
 
 def _sync(device: torch.device) -> None:
@@ -90,19 +94,27 @@ def measure_throughput(cfg: ThroughputConfig) -> dict:
     """Steps/s of the reference loop and of the trainer's step; returns a JSON-ready record."""
     if cfg.preset not in PRESETS:
         raise UserError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
+    if not cfg.compile_modes or any(m not in COMPILE_MODES for m in cfg.compile_modes):
+        raise UserError(f"--compile-modes takes one or more of {', '.join(COMPILE_MODES)}")
+    rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         _synthetic_photos(Path(tmp), cfg.patch + 8)
-        tcfg = TrainConfig(task=cfg.task, data=tmp, out=str(Path(tmp) / "run"), preset=cfg.preset, steps=10**9,
-                           batch=cfg.batch, patch=cfg.patch, workers=0, device=cfg.device, progress=False)
-        trainer = Trainer(tcfg)
-        batch = tuple(torch.as_tensor(x) for x in trainer.batches[0])
-        device = trainer.device
-        fast = _timed(lambda: trainer.train_step(batch), cfg.steps, cfg.warmup, device)
+        for mode in cfg.compile_modes:
+            tcfg = TrainConfig(task=cfg.task, data=tmp, out=str(Path(tmp) / "run"), preset=cfg.preset, steps=10**9,
+                               batch=cfg.batch, patch=cfg.patch, workers=0, device=cfg.device, progress=False,
+                               compile_mode=mode)
+            trainer = Trainer(tcfg)
+            batch = tuple(torch.as_tensor(x) for x in trainer.batches[0])
+            device = trainer.device
+            rates[mode] = _timed(lambda t=trainer, b=batch: t.train_step(b), cfg.steps, cfg.warmup, device)
         ref_rate = _reference_rate(trainer, batch, cfg)
+    fast = rates[cfg.compile_modes[0]]
     return {"preset": cfg.preset, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "batch": f"{len(trainer.levels)} levels x {cfg.batch} crops of {cfg.patch}x{cfg.patch}",
             "steps": cfg.steps, "warmup": cfg.warmup, "reference_steps_per_s": ref_rate,
-            "trainer_steps_per_s": fast, "ratio": fast / ref_rate, "torch": torch.__version__}
+            "trainer_steps_per_s": fast, "ratio": fast / ref_rate,
+            "modes": {m: {"trainer_steps_per_s": r, "ratio": r / ref_rate} for m, r in rates.items()},
+            "torch": torch.__version__}
 
 
 def _reference_rate(trainer: Trainer, batch, cfg: ThroughputConfig) -> float:
@@ -133,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--patch", type=int, default=96)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--compile-modes", nargs="+", default=["default"], choices=COMPILE_MODES,
+                   help="torch.compile modes to time the trainer's step in (default: default)")
     p.add_argument("--json", type=Path, default=None, help="also write the record here")
     a = p.parse_args(argv)
     for name in ("steps", "batch", "patch"):
@@ -146,9 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         from runtimes.images import check_output_file
 
         check_output_file(a.json, "--json")
-    rec = measure_throughput(ThroughputConfig(a.preset, a.task, a.steps, a.warmup, a.batch, a.patch, a.device))
+    rec = measure_throughput(ThroughputConfig(a.preset, a.task, a.steps, a.warmup, a.batch, a.patch, a.device,
+                                            tuple(a.compile_modes)))
     print(f"{rec['preset']} on {rec['device']} ({rec['batch']}): reference {rec['reference_steps_per_s']:.1f} "
           f"steps/s, trainer {rec['trainer_steps_per_s']:.1f} steps/s, ratio {rec['ratio']:.2f}")
+    for mode, r in list(rec["modes"].items())[1:]:
+        print(f"  trainer with compile mode {mode}: {r['trainer_steps_per_s']:.1f} steps/s, ratio {r['ratio']:.2f}")
     if a.json:
         from runtimes.images import atomic_write_bytes
 

@@ -24,6 +24,7 @@ import torch
 from runtimes.errors import UserError
 from runtimes.images import atomic_write_bytes, ensure_writable_dir
 from runtimes.latency import cpu_model
+from train import COMPILE_MODES
 from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
 from train.data import LevelBatches, add_noise_torch, load_images
 from train.device import resolve_device
@@ -64,6 +65,7 @@ class TrainConfig:
     device: str | None = None
     amp: bool = True
     compile: bool | None = None
+    compile_mode: str = "default"  # torch.compile mode; "reduce-overhead" replays the step as CUDA graphs
     exclude: tuple[str, ...] = ()
     progress: bool = True
     stop_at: int | None = field(default=None, compare=False)  # stop early (simulates an interruption)
@@ -87,6 +89,8 @@ class TrainConfig:
             raise UserError("--level-jitter must be in [0, 0.5] (0.5 reaches halfway to the neighbouring level)")
         if not 0.0 <= self.level_exact <= 1.0:
             raise UserError("--level-exact must be a fraction in [0, 1]")
+        if self.compile_mode not in COMPILE_MODES:
+            raise UserError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
         if self.level_exact > 0 and self.level_jitter == 0:
             raise UserError("--level-exact only applies with --level-jitter > 0 (without jitter every level is exact)")
         levels = [float(x) for x in self.levels or ()]
@@ -136,7 +140,9 @@ class Trainer:
         self.model = build_model(cfg.model_config(), self.level_map).to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        # one fused kernel for the whole Adam update on CUDA (the foreach path launches several per step)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
+                                    fused=self.device.type == "cuda")
         self.step, self.total, self.best, self.history = 0, cfg.steps, -1.0, []
         self.elapsed, self.qat_ranges = 0.0, None
         if init is not None:
@@ -177,7 +183,7 @@ class Trainer:
 
     def _wrap(self, model):
         use_compile = self.cfg.compile if self.cfg.compile is not None else self.device.type == "cuda"
-        net = torch.compile(model) if use_compile else model
+        net = torch.compile(model, mode=self.cfg.compile_mode) if use_compile else model
         if self.world > 1:
             net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[self.device.index])
         return net
@@ -235,6 +241,8 @@ class Trainer:
         amp = self.cfg.amp and self.device.type == "cuda"
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             try:
+                if self.cfg.compile_mode == "reduce-overhead" and self.net is not self.model:
+                    torch.compiler.cudagraph_mark_step_begin()  # last step's graph outputs are no longer read
                 out = self.net(deg, levels)
             except Exception as exc:  # a torch.compile failure on this platform: fall back to eager
                 if self.net is self.model or self.world > 1:
