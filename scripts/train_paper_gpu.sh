@@ -4,21 +4,21 @@
 #   2. evaluate the best checkpoint on CBSD68 (sigma 0 5 15 ... 90)
 #   3. calibrate its level map on Set14 (train.calibrate) and evaluate the calibrated map on CBSD68
 #   4. time the trainer's step against the plain reference loop (train.throughput), once per compile mode
-#      (default, then reduce-overhead: CUDA graphs); each mode has its own JSON, so one failing keeps the other
+#      (reduce-overhead: CUDA graphs, the trainer's default; then default); each has its own JSON
 # Every step runs even when an earlier optional one fails; the exit status is that of the training and
 # evaluation steps.
 #
-# Usage: [PRESET=paper] [TP_STEPS=100] scripts/train_paper_gpu.sh DATA_ROOT OUT_DIR [BUDGET]
+# Usage: [PRESET=paper] [TP_STEPS=100] [TP_WARMUP=25] scripts/train_paper_gpu.sh DATA_ROOT OUT_DIR [BUDGET]
 #   DATA_ROOT holds train/CBSD432 and test/{CBSD68,Set14}; BUDGET: minutes (default 6) or Nsteps.
 #   OUT_DIR receives run/ (the training run) and flat copies of what to keep: best.safetensors,
 #   cal.safetensors, eval-CBSD68.json, eval-cal-CBSD68.json, throughput-<mode>.json.
 set -u
 if [ $# -lt 2 ]; then
-  echo "usage: [PRESET=paper] [TP_STEPS=100] scripts/train_paper_gpu.sh DATA_ROOT OUT_DIR [BUDGET]" >&2
+  echo "usage: [PRESET=paper] [TP_STEPS=100] [TP_WARMUP=25] scripts/train_paper_gpu.sh DATA_ROOT OUT_DIR [BUDGET]" >&2
   exit 2
 fi
 DATA=$1; OUT=$2; BUDGET=${3:-6}
-PRESET=${PRESET:-paper}; TP_STEPS=${TP_STEPS:-100}
+PRESET=${PRESET:-paper}; TP_STEPS=${TP_STEPS:-100}; TP_WARMUP=${TP_WARMUP:-25}
 if [[ $BUDGET == *steps ]]; then B=(--steps "${BUDGET%steps}"); else B=(--minutes "$BUDGET"); fi
 mkdir -p "$OUT"
 DN="0 5 15 25 35 45 55 65 75 90"
@@ -32,8 +32,8 @@ python -m train.evaluate --weights "$OUT/best.safetensors" --set "$DATA/test/CBS
 python -m train.calibrate --weights "$OUT/best.safetensors" --set "$DATA/test/Set14" -o "$OUT/cal.safetensors" \
   && python -m train.evaluate --weights "$OUT/cal.safetensors" --set "$DATA/test/CBSD68" --levels $DN \
     --json "$OUT/eval-cal-CBSD68.json" || rc=1
-for mode in default reduce-overhead; do
-  python -m train.throughput --preset "$PRESET" --steps "$TP_STEPS" --warmup 25 --compile-modes "$mode" \
+for mode in reduce-overhead default; do
+  python -m train.throughput --preset "$PRESET" --steps "$TP_STEPS" --warmup "$TP_WARMUP" --compile-modes "$mode" \
       --json "$OUT/throughput-$mode.json" || echo "throughput ($mode) failed"
 done
 exit $rc

@@ -52,8 +52,9 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--device", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
     p.add_argument("--compile", choices=("on", "off"), help="torch.compile (default: on for CUDA)")
-    p.add_argument("--compile-mode", default="default", choices=COMPILE_MODES,
-                   help="torch.compile mode (default: default; reduce-overhead replays each step as CUDA graphs)")
+    p.add_argument("--compile-mode", choices=COMPILE_MODES,
+                   help="torch.compile mode (default: reduce-overhead, each step replayed as CUDA graphs; default "
+                        "under torchrun)")
     p.add_argument("--exclude", nargs="*", default=[], help="file names of --data to leave out")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--init", metavar="WEIGHTS",

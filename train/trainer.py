@@ -65,7 +65,9 @@ class TrainConfig:
     device: str | None = None
     amp: bool = True
     compile: bool | None = None
-    compile_mode: str = "default"  # torch.compile mode; "reduce-overhead" replays the step as CUDA graphs
+    # torch.compile mode; None: "reduce-overhead" (each step replayed as CUDA graphs: the paper preset's step is
+    # launch-bound otherwise) on one device, "default" under DistributedDataParallel
+    compile_mode: str | None = None
     exclude: tuple[str, ...] = ()
     progress: bool = True
     stop_at: int | None = field(default=None, compare=False)  # stop early (simulates an interruption)
@@ -89,7 +91,7 @@ class TrainConfig:
             raise UserError("--level-jitter must be in [0, 0.5] (0.5 reaches halfway to the neighbouring level)")
         if not 0.0 <= self.level_exact <= 1.0:
             raise UserError("--level-exact must be a fraction in [0, 1]")
-        if self.compile_mode not in COMPILE_MODES:
+        if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
             raise UserError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
         if self.level_exact > 0 and self.level_jitter == 0:
             raise UserError("--level-exact only applies with --level-jitter > 0 (without jitter every level is exact)")
@@ -125,6 +127,9 @@ class Trainer:
         cfg.model_config()  # an unknown preset or a bad size: refused before the run folder exists
         self.rank, self.world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
         self.device = resolve_device(cfg.device)
+        use_compile = cfg.compile if cfg.compile is not None else self.device.type == "cuda"
+        self.compile_mode = (cfg.compile_mode or ("default" if self.world > 1 else "reduce-overhead")) \
+            if use_compile else None  # None: eager
         self.levels = cfg.train_levels() or make_level_map(cfg.task).train_levels
         lmap_levels = self.levels if cfg.baseline_level is None else None
         self.level_map = make_level_map(cfg.task, lmap_levels)
@@ -182,8 +187,7 @@ class Trainer:
         return sim
 
     def _wrap(self, model):
-        use_compile = self.cfg.compile if self.cfg.compile is not None else self.device.type == "cuda"
-        net = torch.compile(model, mode=self.cfg.compile_mode) if use_compile else model
+        net = torch.compile(model, mode=self.compile_mode) if self.compile_mode else model
         if self.world > 1:
             net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[self.device.index])
         return net
@@ -241,7 +245,7 @@ class Trainer:
         amp = self.cfg.amp and self.device.type == "cuda"
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             try:
-                if self.cfg.compile_mode == "reduce-overhead" and self.net is not self.model:
+                if self.compile_mode == "reduce-overhead" and self.net is not self.model:
                     torch.compiler.cudagraph_mark_step_begin()  # last step's graph outputs are no longer read
                 out = self.net(deg, levels)
             except Exception as exc:  # a torch.compile failure on this platform: fall back to eager

@@ -13,8 +13,25 @@ def test_both_loops_run_and_are_reported(tmp_path, capsys):
     assert rec["reference_steps_per_s"] > 0 and rec["trainer_steps_per_s"] > 0
     assert rec["ratio"] == pytest.approx(rec["trainer_steps_per_s"] / rec["reference_steps_per_s"])
     assert rec["batch"] == "4 levels x 2 crops of 32x32"
+    assert rec["compile_mode"] == "eager" and list(rec["modes"]) == ["eager"]  # a CPU trains eagerly
     assert main(["--preset", "tiny", "--task", "dejpeg", "--steps", "1", "--warmup", "0", "--batch", "1", "--patch",
                  "16", "--device", "cpu", "--json", str(tmp_path / "t.json")]) == 0
     assert (tmp_path / "t.json").is_file() and "ratio" in capsys.readouterr().out
     with pytest.raises(UserError, match="unknown preset"):
         measure_throughput(ThroughputConfig("huge"))
+    with pytest.raises(UserError, match="--compile-modes"):
+        measure_throughput(ThroughputConfig("tiny", compile_modes=("fastest",)))
+
+
+def test_compile_mode_defaults_and_checks(tmp_path, tiny_image_dir):
+    from train.trainer import TrainConfig, Trainer
+
+    base = dict(task="denoise", data=str(tiny_image_dir), preset="tiny", steps=1, batch=1, patch=16, device="cpu",
+                workers=0, progress=False)
+    # compiled: CUDA graphs by default on one device (torch.compile is lazy, nothing compiles here)
+    assert Trainer(TrainConfig(out=str(tmp_path / "a"), compile=True, **base)).compile_mode == "reduce-overhead"
+    assert Trainer(TrainConfig(out=str(tmp_path / "b"), compile=True, compile_mode="default", **base)).compile_mode \
+        == "default"
+    assert Trainer(TrainConfig(out=str(tmp_path / "c"), **base)).compile_mode is None  # a CPU trains eagerly
+    with pytest.raises(UserError, match="--compile-mode must be one of"):
+        TrainConfig(out=str(tmp_path / "d"), compile_mode="fastest", **base).check()

@@ -97,3 +97,23 @@ def test_gpu_batch_script(data_root, tmp_path):
     affine = json.loads((tmp_path / "sr-mobile-affine" / "last.json").read_text())
     assert affine["arch"]["form"] == "affine" and affine["train_config"]["level_jitter"] == 0.5
     assert (tmp_path / "sr-mobile-affine" / "eval-Set14.json").is_file()
+
+
+def test_paper_gpu_script(data_root, tmp_path):
+    """scripts/train_paper_gpu.sh: train, evaluate, calibrate, evaluate the calibrated map, time the step."""
+    script = SCRIPT.parent / "train_paper_gpu.sh"
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    env = dict(os.environ, PRESET="tiny", TP_STEPS="1", TP_WARMUP="0", PATH=path)
+    res = subprocess.run(["bash", str(script), str(data_root), str(tmp_path), "2steps"], env=env,
+                         capture_output=True, text=True, timeout=600, cwd=SCRIPT.parents[1])
+    assert res.returncode == 0, res.stderr[-2000:]
+    for name in ("best.safetensors", "cal.safetensors", "eval-CBSD68.json", "eval-cal-CBSD68.json",
+                 "throughput-reduce-overhead.json", "throughput-default.json"):
+        assert (tmp_path / name).is_file(), name
+    meta = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert meta["preset"] == "tiny" and meta["train_config"]["level_jitter"] == 0.5
+    assert "knots" in json.loads((tmp_path / "cal.json").read_text())["level_map"]
+    rows = json.loads((tmp_path / "eval-cal-CBSD68.json").read_text())["rows"]
+    assert [r["level"] for r in rows] == [0, 5, 15, 25, 35, 45, 55, 65, 75, 90]
+    res = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and res.stderr.startswith("usage:")
