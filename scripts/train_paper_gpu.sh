@@ -10,8 +10,9 @@
 #
 # Usage: [PRESET=paper] [TP_STEPS=100] [TP_WARMUP=25] scripts/train_paper_gpu.sh DATA_ROOT OUT_DIR [BUDGET]
 #   DATA_ROOT holds train/CBSD432 and test/{CBSD68,Set14}; BUDGET: minutes (default 6) or Nsteps.
-#   OUT_DIR receives run/ (the training run) and flat copies of what to keep: best.safetensors,
-#   cal.safetensors, eval-CBSD68.json, eval-cal-CBSD68.json, throughput-<mode>.json.
+#   OUT_DIR receives run/ (the training run and its eval-CBSD68.json: `python -m train.ship OUT_DIR/run
+#   --name ...` ships it) and flat copies of what to keep: best.safetensors, cal.safetensors,
+#   eval-CBSD68.json, eval-cal-CBSD68.json, throughput-<mode>.json.
 set -u
 if [ $# -lt 2 ]; then
   echo "usage: [PRESET=paper] [TP_STEPS=100] [TP_WARMUP=25] scripts/train_paper_gpu.sh DATA_ROOT OUT_DIR [BUDGET]" >&2
@@ -27,8 +28,8 @@ python -m train --task denoise --preset "$PRESET" --form linear --levels 15 35 5
     --data "$DATA/train/CBSD432" --val "$DATA/test/Set14" --val-every 2000 "${B[@]}" --no-progress \
     --out "$OUT/run" || exit 1
 cp "$OUT/run/best.safetensors" "$OUT/best.safetensors"
-python -m train.evaluate --weights "$OUT/best.safetensors" --set "$DATA/test/CBSD68" --levels $DN \
-    --json "$OUT/eval-CBSD68.json" || rc=1
+python -m train.evaluate --weights "$OUT/run/best.safetensors" --set "$DATA/test/CBSD68" --levels $DN \
+    --json "$OUT/run/eval-CBSD68.json" && cp "$OUT/run/eval-CBSD68.json" "$OUT/" || rc=1
 python -m train.calibrate --weights "$OUT/best.safetensors" --set "$DATA/test/Set14" -o "$OUT/cal.safetensors" \
   && python -m train.evaluate --weights "$OUT/cal.safetensors" --set "$DATA/test/CBSD68" --levels $DN \
     --json "$OUT/eval-cal-CBSD68.json" || rc=1

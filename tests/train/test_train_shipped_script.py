@@ -110,6 +110,7 @@ def test_paper_gpu_script(data_root, tmp_path):
     for name in ("best.safetensors", "cal.safetensors", "eval-CBSD68.json", "eval-cal-CBSD68.json",
                  "throughput-reduce-overhead.json", "throughput-default.json"):
         assert (tmp_path / name).is_file(), name
+    assert (tmp_path / "run" / "eval-CBSD68.json").is_file()  # train.ship reads it from the run folder
     meta = json.loads((tmp_path / "run" / "best.json").read_text())
     assert meta["preset"] == "tiny" and meta["train_config"]["level_jitter"] == 0.5
     assert "knots" in json.loads((tmp_path / "cal.json").read_text())["level_map"]
