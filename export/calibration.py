@@ -22,8 +22,11 @@ MAX_SAMPLES = 32
 
 
 def calibration_levels(level_map) -> list[float]:
-    """The neutral level and every training level, weakest to strongest."""
+    """The neutral level and every training level, weakest to strongest, then the calibrated map's top knot
+    when it lies past the largest training level (its strength is then the largest the graph sees)."""
     levels = [level_map.neutral, *sorted(level_map.train_levels, key=level_map.strength)]
+    if level_map.max_strength is not None and level_map.max_strength > 1.0 + 1e-9:
+        levels.append(level_map.saturation_level)
     return list(dict.fromkeys(float(x) for x in levels))
 
 

@@ -16,6 +16,7 @@ Usage:
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -54,15 +55,11 @@ def calibrate(model, images: list[EvalImage], factors=DEFAULT_FACTORS, device="c
               levels=None) -> tuple[object, list[dict]]:
     """(the calibrated level map, one row per knot level: level, own strength, best strength, PSNRs).
 
-    levels: where to fit knots (default: the training levels); the largest training level is always one,
-    since the map saturates there."""
+    levels: where to fit knots (default: the training levels); the largest training level is always one.
+    A knot past it (e.g. σ 90 on a σ 15-75 model) moves the saturation there: the levels between run at
+    their fitted strengths, and the levels past it at the top knot's."""
     lmap = model.level_map.uncalibrated()
-    top = max(lmap.train_levels, key=lmap.linear)
-    levels = sorted({float(v) for v in (levels or lmap.train_levels)} | {float(top)}, key=lmap.linear)
-    bad = [v for v in levels if not 0 < lmap.linear(v) <= 1.0 + 1e-9]
-    if bad:
-        raise UserError(f"--levels {' '.join(f'{v:g}' for v in bad)}: knots go between the neutral level and the "
-                        f"largest training level ({top:g})")
+    levels = knot_levels(lmap, levels)
     rows = []
     for level in levels:
         u = lmap.linear(level)
@@ -77,7 +74,24 @@ def calibrate(model, images: list[EvalImage], factors=DEFAULT_FACTORS, device="c
         s = max(r["best_strength"], prev + 1e-4)
         knots.append((r["strength"], s))
         prev = s
-    return lmap.calibrated(tuple(knots)), rows
+    cal = lmap.calibrated(tuple(knots))
+    if knots[-1][0] > 1.0 + 1e-9:  # a knot past the largest training level: saturate there instead
+        cal = replace(cal, max_strength=knots[-1][0])
+    return cal, rows
+
+
+def knot_levels(lmap, levels=None) -> list[float]:
+    """The levels to fit knots at, weakest to strongest: `levels` (default: the training levels) and the largest
+    training level; a one-line error for a level outside the unit's range or at/below the neutral level."""
+    top = max(lmap.train_levels, key=lmap.linear)
+    levels = sorted({float(v) for v in (levels or lmap.train_levels)} | {float(top)}, key=lmap.linear)
+    for v in levels:
+        lmap.check(v)
+    bad = [v for v in levels if not lmap.linear(v) > 0]
+    if bad:
+        raise UserError(f"--levels {' '.join(f'{v:g}' for v in bad)}: knots go on the degraded side of the neutral "
+                        f"level ({lmap.neutral:g})")
+    return levels
 
 
 def parse_factors(text: str) -> tuple[float, ...]:
@@ -120,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     model, meta = load_checkpoint(path, device)
     if model.cfg.form == "plain":
         raise UserError(f"{path} is a dedicated single-level model: it has no level map to calibrate")
+    knot_levels(model.level_map, a.levels)  # bad levels are refused before the images load
     images = load_eval_set(a.data, crop=a.crop or None)[: a.max_images]
     lmap, rows = calibrate(model, images, a.factors, device, a.levels)
     unit = lmap.unit

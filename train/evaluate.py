@@ -121,9 +121,9 @@ def _check_levels(meta_map, levels) -> None:
     for lv in levels:
         meta_map.check(lv)
         if meta_map.outside_trained(lv):
-            top = meta_map.trained_range[1]
+            top = meta_map.saturation_level
             how = ("extrapolating" if meta_map.max_strength is None
-                   else f"run at the strength of {top:g}; --extrapolate scales the weights further")
+                   else f"run at the strength of {top:.4g}; --extrapolate scales the weights further")
             warnings.warn(f"{meta_map.unit} {lv:g} is outside the trained range ({how})", stacklevel=2)
 
 

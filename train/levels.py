@@ -9,7 +9,9 @@ extrapolates badly (measured in docs/results.md: `denoise-fast` on σ 90 images,
 20.9 dB at σ 75), so the map saturates unless a caller asks for extrapolation (`extrapolating()`).
 A calibrated map (`train.calibrate`) passes that linear value through a monotone piecewise-linear curve
 fitted on validation images (`knots`: (linear value, strength) pairs, the largest training level among
-them; the first segment runs through 0, so level 0 stays the identity). The map travels in every checkpoint and artifact
+them; the first segment runs through 0, so level 0 stays the identity). A knot may lie past the largest
+training level (e.g. σ 90 on a σ 15–75 model); the saturation then moves to it (`max_strength` > 1),
+so the levels between run at their own fitted strengths. The map travels in every checkpoint and artifact
 (`LevelMap.to_dict`). Torch-free.
 """
 
@@ -124,10 +126,18 @@ class LevelMap:
             raise UserError(f"{self.unit} level {level:g} is outside [{self.lo:g}, {self.hi:g}] for task {self.task}")
         return float(level)
 
+    @property
+    def saturation_level(self) -> float:
+        """The level past which every level runs at the same strength: the largest training level, or the top
+        calibration knot when one lies past it (with no saturation, the largest training level)."""
+        cap = 1.0 if self.max_strength is None else max(1.0, self.max_strength)
+        return (cap - self.b) / self.a
+
     def outside_trained(self, level: float) -> bool:
-        """True when the level lies beyond the neutral..max-trained span (extrapolation)."""
+        """True when the level lies beyond the neutral..saturation span (saturated or extrapolated)."""
         s = self.linear(level)
-        return s > 1.0 + 1e-9 or s < -1e-9
+        cap = 1.0 if self.max_strength is None else max(1.0, self.max_strength)
+        return s > cap + 1e-9 or s < -1e-9
 
     def to_dict(self) -> dict:
         formula = (f"strength = {self.a:.10g} * {self.unit} + {self.b:.10g}"

@@ -73,7 +73,8 @@ class QuantSim(nn.Module):
         self.observing: dict[str, list[np.ndarray]] | None = None
         self._rng = np.random.default_rng(0)
         # the int8 graph quantizes the strength over its calibrated range: neutral .. strongest training level
-        self.max_strength = max([net.level_map.strength(lv) for lv in net.level_map.train_levels] or [1.0])
+        lm = net.level_map
+        self.max_strength = max([lm.strength(lv) for lv in (*lm.train_levels, lm.saturation_level)] or [1.0])
 
     def q(self, name: str, x: torch.Tensor) -> torch.Tensor:
         if self.observing is not None:

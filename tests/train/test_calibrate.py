@@ -36,12 +36,31 @@ def test_calibrated_map_curve_and_round_trip():
         lm.calibrated(((0.5, 0.6), (1.0, 0.5)))
 
 
+def _past_top_map() -> LevelMap:
+    """A knot at sigma 90 on a sigma 15-75 map: the saturation moves there."""
+    from dataclasses import replace
+
+    return replace(_cal_map().uncalibrated().calibrated(((0.2, 0.3), (1.0, 0.95), (1.2, 1.1))), max_strength=1.2)
+
+
+def test_a_knot_past_the_top_level_moves_the_saturation():
+    from export.calibration import calibration_levels
+
+    lm = _past_top_map()
+    assert lm.strength(75) == pytest.approx(0.95) and lm.strength(90) == pytest.approx(1.1)
+    assert lm.strength(82.5) == pytest.approx((0.95 + 1.1) / 2) and lm.strength(200) == pytest.approx(1.1)
+    assert lm.saturation_level == pytest.approx(90) and _cal_map().saturation_level == pytest.approx(75)
+    assert not lm.outside_trained(85) and lm.outside_trained(95) and _cal_map().outside_trained(85)
+    assert LevelMap.from_dict(json.loads(json.dumps(lm.to_dict()))) == lm
+    assert calibration_levels(lm) == pytest.approx([0, 15, 35, 55, 75, 90])  # int8 ranges cover the top knot
+    assert calibration_levels(_cal_map()) == [0, 15, 35, 55, 75]
+
+
 def test_torch_strength_follows_the_calibrated_map():
     from train.model import build_model, preset
 
-    lm = _cal_map()
-    levels = torch.tensor([0.0, 5.0, 15.0, 25.0, 60.0, 75.0, 90.0, 200.0])
-    for m in (lm, lm.extrapolating()):
+    levels = torch.tensor([0.0, 5.0, 15.0, 25.0, 60.0, 75.0, 85.0, 90.0, 200.0])
+    for m in (_cal_map(), _cal_map().extrapolating(), _past_top_map()):
         net = build_model(preset("tiny"), m)
         expect = [m.strength(float(v)) for v in levels]
         np.testing.assert_allclose(net.strength(levels).numpy(), expect, rtol=1e-6, atol=1e-7)
@@ -93,7 +112,30 @@ def test_calibrated_checkpoint_exports_exactly(tiny_run, tiny_image_dir, tmp_pat
         assert res.meta["level_map"]["knots"]
 
 
+def test_calibrate_a_knot_past_the_top_level(tiny_run, tiny_image_dir, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from export.base import ExportConfig
+    from export.onnx import OnnxConfig, export_onnx
+    from train.calibrate import main
+    from train.checkpoint import load_checkpoint
+
+    out = tmp_path / "cal.safetensors"
+    assert run_cli(main, ["--weights", str(tiny_run), "--set", str(tiny_image_dir), "-o", str(out), "--crop", "0",
+                          "--factors", "0.8,1,1.2", "--levels", "15", "45", "60"]) == 0
+    assert "| 60 |" in capsys.readouterr().out
+    cal, _ = load_checkpoint(out)
+    lm = cal.level_map
+    assert [round(u, 6) for u, _ in lm.knots] == [round(15 / 45, 6), 1.0, round(60 / 45, 6)]
+    assert lm.saturation_level == pytest.approx(60) and lm.strength(70) == lm.strength(60)
+    s = cal.strength(torch.tensor([45.0, 52.5, 60.0, 70.0]))
+    assert s[0] < s[1] < s[2] and s[3] == s[2]  # past the top training level, up to the knot at 60
+    res = export_onnx(OnnxConfig(ExportConfig(str(out), tmp_path / "folded")))
+    assert res.meta["validation"]["status"] == "passed", res.meta["validation"]
+
+
 @pytest.mark.parametrize("args,msg", [
+    (["-o", "{d}/cal.safetensors", "--levels", "0"], "degraded side"),
+    (["-o", "{d}/cal.safetensors", "--levels", "300"], "outside [0, 255]"),
     (["-o", "{d}/cal.onnx"], "must end in .safetensors"),
     (["-o", "{d}/cal.safetensors", "--factors", "0.5,2"], "include 1"),
     (["-o", "{d}/cal.safetensors", "--factors", "a,b"], "comma-separated"),
