@@ -94,7 +94,8 @@ def hardware_line(meta: dict, hardware: str | None) -> str:
         precision = "fp32 eager"
     else:
         precision = ("bf16 autocast" if cfg.get("amp", True) else "fp32") + \
-            (", torch.compile" if cfg.get("compile") in (None, "on", True) else "")
+            (", torch.compile" if cfg.get("compile") in (None, "on", True) else "") + \
+            (f" ({meta['compile_mode']})" if meta.get("compile_mode") else "")
     rate = f" ({steps / seconds:.1f} steps/s)" if seconds > 0 else ""
     return f"{hardware or device}; {steps} steps in {seconds / 60:.0f} min{rate}, {precision}"
 

@@ -287,7 +287,7 @@ class Trainer:
                 "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(c).items()},
                 "code_version": code_version(), "params": count_params(self.model.cfg),
                 "gmac_1080p": round(count_macs(self.model.cfg, 1080, 1920) / 1e9, 2),
-                "device": self.device_name()}
+                "device": self.device_name(), "compile_mode": self.compile_mode}
 
     def device_name(self) -> str:
         """The hardware the run trained on, as the tables report it beside steps/s."""

@@ -136,3 +136,13 @@ def test_ship_refuses_a_destination_that_is_a_folder(run, tmp_path, capsys):
     code, _, err = _ship(run, "--name", "sr-tiny", "-o", tmp_path, "--force", capsys=capsys)
     assert code == 2 and "is a folder" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "sr-tiny.safetensors").exists()  # checked before anything is written
+
+
+def test_hardware_line_names_the_compile_mode():
+    from train.ship import hardware_line
+
+    meta = {"steps": 20000, "train_seconds": 360.0, "device": "NVIDIA H100", "train_config": {"amp": True}}
+    assert hardware_line(meta, None) == "NVIDIA H100; 20000 steps in 6 min (55.6 steps/s), bf16 autocast, torch.compile"
+    meta["compile_mode"] = "reduce-overhead"
+    assert hardware_line(meta, "one H100").endswith("bf16 autocast, torch.compile (reduce-overhead)")
+    assert hardware_line({**meta, "device": "cpu: x", "compile_mode": None}, None).endswith("fp32 eager")
