@@ -88,8 +88,9 @@ class LevelMap:
         return replace(self, knots=knots)
 
     def uncalibrated(self) -> LevelMap:
-        """The plain linear map."""
-        return replace(self, knots=())
+        """The plain linear map (saturated at the largest training level again, where a knot past it had moved
+        the saturation)."""
+        return replace(self, knots=(), max_strength=None if self.max_strength is None else 1.0)
 
     def extrapolating(self) -> LevelMap:
         """The same map without the saturation: levels past the training range scale the weights further."""

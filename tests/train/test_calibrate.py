@@ -52,6 +52,7 @@ def test_a_knot_past_the_top_level_moves_the_saturation():
     assert lm.saturation_level == pytest.approx(90) and _cal_map().saturation_level == pytest.approx(75)
     assert not lm.outside_trained(85) and lm.outside_trained(95) and _cal_map().outside_trained(85)
     assert LevelMap.from_dict(json.loads(json.dumps(lm.to_dict()))) == lm
+    assert lm.uncalibrated() == _cal_map().uncalibrated()  # saturated at the top training level again
     assert calibration_levels(lm) == pytest.approx([0, 15, 35, 55, 75, 90])  # int8 ranges cover the top knot
     assert calibration_levels(_cal_map()) == [0, 15, 35, 55, 75]
 
