@@ -21,12 +21,11 @@ fi
 DATA=$1; OUT=$2; BUDGET=${3:-6}
 PRESET=${PRESET:-paper}; TP_STEPS=${TP_STEPS:-100}; TP_WARMUP=${TP_WARMUP:-25}
 if [[ $BUDGET == *steps ]]; then B=(--steps "${BUDGET%steps}"); else B=(--minutes "$BUDGET"); fi
-mkdir -p "$OUT"
 DN="0 5 15 25 35 45 55 65 75 90"
 rc=0
 python -m train --task denoise --preset "$PRESET" --form linear --levels 15 35 55 75 --level-jitter 0.5 \
     --data "$DATA/train/CBSD432" --val "$DATA/test/Set14" --val-every 2000 "${B[@]}" --no-progress \
-    --out "$OUT/run" || exit 1
+    --out "$OUT/run" || exit 1  # train makes OUT/run (and OUT); bad input leaves neither
 cp "$OUT/run/best.safetensors" "$OUT/best.safetensors"
 python -m train.evaluate --weights "$OUT/run/best.safetensors" --set "$DATA/test/CBSD68" --levels $DN \
     --json "$OUT/run/eval-CBSD68.json" && cp "$OUT/run/eval-CBSD68.json" "$OUT/" || rc=1

@@ -16,7 +16,6 @@ Usage:
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +73,7 @@ def calibrate(model, images: list[EvalImage], factors=DEFAULT_FACTORS, device="c
         s = max(r["best_strength"], prev + 1e-4)
         knots.append((r["strength"], s))
         prev = s
-    cal = lmap.calibrated(tuple(knots))
-    if knots[-1][0] > 1.0 + 1e-9:  # a knot past the largest training level: saturate there instead
-        cal = replace(cal, max_strength=knots[-1][0])
-    return cal, rows
+    return lmap.calibrated(tuple(knots)), rows  # a knot past the largest training level moves the saturation
 
 
 def knot_levels(lmap, levels=None) -> list[float]:

@@ -85,7 +85,10 @@ class LevelMap:
             raise UserError(f"calibration knots must increase from (0, 0) in both values, got {list(knots)}")
         if not all(math.isfinite(v) for v in us + ss):
             raise UserError("calibration knots must be finite")
-        return replace(self, knots=knots)
+        cap = self.max_strength
+        if cap is not None and knots[-1][0] > cap + 1e-9:  # a knot past the saturation moves it there
+            cap = knots[-1][0]
+        return replace(self, knots=knots, max_strength=cap)
 
     def uncalibrated(self) -> LevelMap:
         """The plain linear map (saturated at the largest training level again, where a knot past it had moved
@@ -128,17 +131,20 @@ class LevelMap:
         return float(level)
 
     @property
+    def _top(self) -> float:
+        """The linear value where the map saturates: 1 (the largest training level), or the top calibration knot
+        when one lies past it; 1 too for an extrapolating map."""
+        return 1.0 if self.max_strength is None else max(1.0, self.max_strength)
+
+    @property
     def saturation_level(self) -> float:
-        """The level past which every level runs at the same strength: the largest training level, or the top
-        calibration knot when one lies past it (with no saturation, the largest training level)."""
-        cap = 1.0 if self.max_strength is None else max(1.0, self.max_strength)
-        return (cap - self.b) / self.a
+        """The level past which every level runs at the same strength (see `_top`)."""
+        return (self._top - self.b) / self.a
 
     def outside_trained(self, level: float) -> bool:
         """True when the level lies beyond the neutral..saturation span (saturated or extrapolated)."""
         s = self.linear(level)
-        cap = 1.0 if self.max_strength is None else max(1.0, self.max_strength)
-        return s > cap + 1e-9 or s < -1e-9
+        return s > self._top + 1e-9 or s < -1e-9
 
     def to_dict(self) -> dict:
         formula = (f"strength = {self.a:.10g} * {self.unit} + {self.b:.10g}"

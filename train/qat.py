@@ -74,7 +74,7 @@ class QuantSim(nn.Module):
         self._rng = np.random.default_rng(0)
         # the int8 graph quantizes the strength over its calibrated range: neutral .. strongest training level
         lm = net.level_map
-        self.max_strength = max([lm.strength(lv) for lv in (*lm.train_levels, lm.saturation_level)] or [1.0])
+        self.max_strength = max(lm.strength(lv) for lv in (*lm.train_levels, lm.saturation_level))
 
     def q(self, name: str, x: torch.Tensor) -> torch.Tensor:
         if self.observing is not None:

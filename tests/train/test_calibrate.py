@@ -38,9 +38,7 @@ def test_calibrated_map_curve_and_round_trip():
 
 def _past_top_map() -> LevelMap:
     """A knot at sigma 90 on a sigma 15-75 map: the saturation moves there."""
-    from dataclasses import replace
-
-    return replace(_cal_map().uncalibrated().calibrated(((0.2, 0.3), (1.0, 0.95), (1.2, 1.1))), max_strength=1.2)
+    return _cal_map().uncalibrated().calibrated(((0.2, 0.3), (1.0, 0.95), (1.2, 1.1)))
 
 
 def test_a_knot_past_the_top_level_moves_the_saturation():
@@ -52,7 +50,9 @@ def test_a_knot_past_the_top_level_moves_the_saturation():
     assert lm.saturation_level == pytest.approx(90) and _cal_map().saturation_level == pytest.approx(75)
     assert not lm.outside_trained(85) and lm.outside_trained(95) and _cal_map().outside_trained(85)
     assert LevelMap.from_dict(json.loads(json.dumps(lm.to_dict()))) == lm
+    assert lm.max_strength == pytest.approx(1.2)
     assert lm.uncalibrated() == _cal_map().uncalibrated()  # saturated at the top training level again
+    assert lm.extrapolating().calibrated(lm.knots).max_strength is None  # an extrapolating map stays one
     assert calibration_levels(lm) == pytest.approx([0, 15, 35, 55, 75, 90])  # int8 ranges cover the top knot
     assert calibration_levels(_cal_map()) == [0, 15, 35, 55, 75]
 
