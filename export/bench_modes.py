@@ -3,6 +3,8 @@
 Exports the three modes (unvalidated, into a temporary folder unless -o is given), then times them
 interleaved in one run (round-robin, warm-up excluded, median of the repeats; compute + host copy,
 `time.perf_counter`). The goal is folded/fixed <= 1.02: the runtime level should cost nothing.
+For onnxruntime it also times the folded graph with the level bound per session
+(`OnnxRunner(bind_level=True)`) and what binding a new level costs (median of several session builds).
 
 Usage:
     python -m export.bench_modes --weights denoise-mobile --size 720x1280 --repeats 20 --threads 2
@@ -70,22 +72,34 @@ def export_variants(cfg: BenchConfig, out: Path) -> dict[tuple[str, str], Path]:
     return paths
 
 
-def open_runner(runtime: str, path: Path, threads: int):
+BOUND = "bound"  # the onnxruntime folded graph, level bound per session
+REBINDS = 5  # distinct levels bound after timing, for the cost of a new level
+
+
+def open_runner(runtime: str, path: Path, threads: int, bind_level: bool = False):
     if runtime == "onnxruntime":
         from runtimes.onnxruntime import OnnxRunner
 
-        return OnnxRunner(path, provider="cpu", threads=threads)
+        return OnnxRunner(path, provider="cpu", threads=threads, bind_level=bind_level)
     from runtimes.tflite import TFLiteRunner
 
     return TFLiteRunner(path, threads=threads, xnnpack=True)
 
 
 def time_interleaved(cfg: BenchConfig, paths: dict) -> dict[tuple[str, str], list[float]]:
-    """Milliseconds per run for every variant, measured round-robin so drifts hit all alike."""
+    """Milliseconds per run for every variant, measured round-robin so drifts hit all alike.
+
+    The onnxruntime level-bound variant also gets ("onnxruntime", "rebind"): ms per new bound level.
+    """
     h, w = cfg.size
     image = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
-    runners = {key: open_runner(key[0], p, cfg.threads).__enter__() for key, p in paths.items()}
+    runners = {}
     try:
+        for key, p in paths.items():
+            runners[key] = open_runner(key[0], p, cfg.threads).__enter__()
+        if ("onnxruntime", "folded") in paths:
+            runners["onnxruntime", BOUND] = open_runner("onnxruntime", paths["onnxruntime", "folded"], cfg.threads,
+                                                        bind_level=True).__enter__()
         feeds = {}
         for key, r in runners.items():
             level = r.meta.get("fixed_level") or r.meta["train_levels"][-1]
@@ -100,6 +114,13 @@ def time_interleaved(cfg: BenchConfig, paths: dict) -> dict[tuple[str, str], lis
                 t0 = time.perf_counter()
                 runners[key].run(feeds[key])
                 times[key].append((time.perf_counter() - t0) * 1e3)
+        bound = runners.get(("onnxruntime", BOUND))
+        if bound is not None:
+            lo, hi = bound.meta["level_range"]
+            first = len(bound.bind_ms)
+            for level in np.linspace(lo, hi, REBINDS + 2, dtype=np.float32)[1:-1]:
+                bound.run({"image": image[..., :64, :64], "level": np.array([level], np.float32)})
+            times["onnxruntime", "rebind"] = bound.bind_ms[first:]
         return times
     finally:
         for r in runners.values():
@@ -115,6 +136,12 @@ def report(times: dict, cfg: BenchConfig) -> str:
         med = {m: statistics.median(times[runtime, m]) for m in MODES}
         cells = "".join(f"{med[m]:>11.1f} ({min(times[runtime, m]):>6.1f})" for m in MODES)
         lines.append(f"{runtime:<12}{cells}{med['folded'] / med['fixed']:>14.3f}{med['weights'] / med['fixed']:>15.3f}")
+    if ("onnxruntime", BOUND) in times:
+        bound, fixed = statistics.median(times["onnxruntime", BOUND]), statistics.median(times["onnxruntime", "fixed"])
+        rebind = statistics.median(times["onnxruntime", "rebind"])
+        lines.append(f"onnxruntime, folded graph with the level bound per session: {bound:.1f} "
+                     f"({min(times['onnxruntime', BOUND]):.1f}) ms, bound/fixed {bound / fixed:.3f}; a new level "
+                     f"costs {rebind:.1f} ms (median of {len(times['onnxruntime', 'rebind'])} session builds)")
     return "\n".join(lines)
 
 

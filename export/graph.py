@@ -5,7 +5,9 @@ Three level modes (DESIGN §2), all with the level-to-strength map (a*level + b)
              linear residual block the two factors meet after the second conv: for s >= 0,
              s*conv2(relu(s*conv1(y))) == s^2 * conv2_W(relu(conv1(y))) + s*b2, so the block costs one
              scale and one bias add instead of two scales, and conv1 fuses with its ReLU (exact up to
-             float rounding; the graph clamps the strength at 0, which every valid level satisfies)
+             float rounding; the graph clamps the strength at 0, which every valid level satisfies).
+             The factors are per channel, so that a runtime which binds the level as a constant
+             (onnxruntime, `OnnxRunner(bind_level=True)`) folds them into the convs
     weights  the literal form: Mul(strength, W) feeds a conv whose weight is a runtime tensor
     fixed    the level baked into constant weights; the graph has no level input
 Affine level convs in folded mode are one constant conv with 2x outputs and a scalar mix.
@@ -114,6 +116,8 @@ class LevelGraph(nn.Module):
         if mode == "weights":
             w, b = _generated(conv, s.reshape(()))
             return F.conv2d(x, w, b, conv.stride, conv.padding)
+        if conv.form == "linear" and self.spec.fold == "block":
+            return F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding) * _per_channel(s, conv.bias)
         return conv(x, s)
 
     def _block(self, block, y: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
@@ -122,7 +126,7 @@ class LevelGraph(nn.Module):
             s4 = s.reshape(-1, 1, 1, 1).to(y.dtype)
             z = F.conv2d(F.relu(F.conv2d(y, c1.weight, c1.bias, c1.stride, c1.padding)), c2.weight, None,
                          c2.stride, c2.padding)
-            return y + z * (s4 * s4) + c2.bias.reshape(1, -1, 1, 1) * s4
+            return y + (z * _per_channel(s4 * s4, c2.bias) + c2.bias.reshape(1, -1, 1, 1) * s4)
         return y + self._conv(c2, F.relu(self._conv(c1, y, s)), s)
 
     def forward(self, image: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
@@ -149,6 +153,17 @@ class LevelGraph(nn.Module):
         if self.spec.io == "uint8":
             out = torch.clamp(torch.round(out * 255.0), 0.0, 255.0).to(torch.uint8)
         return out.permute(0, 2, 3, 1) if self.spec.nhwc else out
+
+
+def _per_channel(s: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The strength as a (N, C, 1, 1) factor, one per output channel of the conv whose bias is given.
+
+    Where the level is bound as a constant (`OnnxRunner(bind_level=True)`), onnxruntime folds a
+    per-channel Mul (and the bias Add after it) into the conv before it; a (1, 1, 1, 1) factor it leaves
+    as a separate pass. The branch is summed before the trunk for the same reason: Conv -> Mul -> Add,
+    then the residual Add, which the blocked conv takes in.
+    """
+    return s.reshape(-1, 1, 1, 1).to(bias.dtype) * torch.ones_like(bias).reshape(1, -1, 1, 1)
 
 
 def _generated(conv: LevelConv2d, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
