@@ -10,7 +10,7 @@ format this machine can run, and benchmark them on the bundled samples/ (else CB
 
 Usage:
     python -m runtimes.bench out/dn.onnx out/dn.tflite --set IMAGE_DIR --levels 0 15 25 50 \\
-        --sizes 256x256 720x1280 --json out/bench.json [--threads N] [--reference WEIGHTS]
+        --sizes 256x256 720x1280 --json out/bench.json [--threads N] [--reference WEIGHTS] [--bind-level]
     python -m runtimes.bench                      # export the shipped weights and benchmark them
 
 Reports land beside the JSON: <stem>.csv, <stem>.md, <stem>_psnr.png, <stem>_latency.png; the
@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
     p.add_argument("--export-dir", type=Path, default=Path("out/artifacts"), help="default job's export folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--bind-level", action="store_true",
+                   help="onnxruntime: one session per level with the level as a constant (fixed-graph speed; "
+                   "the runner is named onnxruntime-<provider>-bound); other runtimes ignore it")
     return p
 
 
@@ -281,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     ev = EvalConfig(levels=tuple(args.levels) if args.levels else None,
                     sizes=tuple(args.sizes) if args.sizes else EvalConfig().sizes,
                     latency=LatencyConfig(warmup=args.warmup, runs=args.runs, min_time_s=args.min_time),
-                    threads=threads)
+                    threads=threads, bind_level=args.bind_level)
     cfg = BenchConfig(artifacts=tuple(args.artifacts), image_dir=args.image_dir, eval=ev, json_path=args.json,
                       reference=args.reference, max_images=args.max_images, plots=not args.no_plots,
                       export_dir=args.export_dir, progress=not args.no_progress)

@@ -41,6 +41,8 @@ class EvalConfig:
         latency: warm-up, runs and time limits.
         threads: threads for the runtimes (None: each runtime's default).
         seed: seeds the random latency inputs.
+        bind_level: onnxruntime artifacts run with the level bound per session (`OnnxRunner(bind_level=True)`);
+            runners without the option ignore it.
     """
 
     levels: tuple[float, ...] | None = None
@@ -48,6 +50,7 @@ class EvalConfig:
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     threads: int | None = None
     seed: int = 0
+    bind_level: bool = False
 
 
 def artifact_format(path: Path, meta: dict) -> Format:
@@ -63,8 +66,9 @@ def artifact_format(path: Path, meta: dict) -> Format:
     return format_for_path(path)
 
 
-def load_runner(path: str | Path, threads: int | None = None):
-    """Construct (not enter) the runner the format table names for an artifact.
+def load_runner(path: str | Path, threads: int | None = None, bind_level: bool = False):
+    """Construct (not enter) the runner the format table names for an artifact (`bind_level` goes to the
+    runners that take it: onnxruntime).
 
     Returns:
         (runner, metadata).
@@ -78,7 +82,10 @@ def load_runner(path: str | Path, threads: int | None = None):
     except (ImportError, AttributeError) as exc:
         raise UserError(f"no runner for {fmt.key} artifacts ({fmt.runner}: {exc}); pip install 'levelres[{fmt.extra}]'"
                         ) from None
-    kwargs = {"threads": threads} if "threads" in inspect.signature(cls).parameters else {}
+    params = inspect.signature(cls).parameters
+    kwargs = {"threads": threads} if "threads" in params else {}
+    if bind_level and "bind_level" in params:
+        kwargs["bind_level"] = True
     return cls(path, **kwargs), meta
 
 
@@ -224,7 +231,7 @@ def _timed_call(runner, image: np.ndarray, level: float, tiled: bool):
 def bench_artifact(path: str | Path, images, reference: ReferenceOutputs, cfg: EvalConfig, progress=None) -> dict:
     """Everything measured for one artifact, as a JSON-ready record (see docs/bench_schema.md)."""
     path = Path(path)
-    runner, meta = load_runner(path, cfg.threads)
+    runner, meta = load_runner(path, cfg.threads, cfg.bind_level)
     return bench_runner_record(runner, path, meta, images, reference, cfg, progress)
 
 

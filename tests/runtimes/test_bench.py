@@ -77,6 +77,22 @@ def test_parity_is_na_without_reference(tiny_onnx, image_dir, tmp_path, capsys):
     assert json.loads(out.read_text())["results"][0]["accuracy"][0]["parity_psnr"] is None
 
 
+def test_bind_level_rows_are_named_and_equal(tiny_onnx, tiny_ckpt, image_dir, tmp_path, capsys):
+    """--bind-level runs onnxruntime with the level bound per session: same accuracy, a '-bound' runner."""
+    docs = {}
+    for extra in ([], ["--bind-level"]):
+        out = tmp_path / f"b{len(extra)}.json"
+        assert run_cli(main, [str(tiny_onnx), "--set", str(image_dir), "--levels", "0", "15", "40", "--json", str(out),
+                              "--threads", "1", "--reference", str(tiny_ckpt), "--no-plots", *FAST, *extra]) == 0
+        docs[bool(extra)] = json.loads(out.read_text())["results"][0]
+    capsys.readouterr()
+    assert docs[False]["runner"] == "onnxruntime-cpu" and docs[True]["runner"] == "onnxruntime-cpu-bound"
+    for free, bound in zip(docs[False]["accuracy"], docs[True]["accuracy"], strict=True):
+        assert bound["level"] == free["level"] and bound["psnr"] == pytest.approx(free["psnr"], abs=1e-3)
+        assert bound["parity_psnr"] > 60
+    assert len(docs[True]["latency"]) == len(docs[False]["latency"])
+
+
 class FixedTorch:
     """The torch reference presented as a fixed-size NHWC artifact (exercises tiling in the accuracy path)."""
 
