@@ -139,12 +139,12 @@ class OnnxRunner:
         if key in self._bound:
             self._bound.move_to_end(key)
             return self._bound[key]
+        while len(self._bound) >= self.cache_size:  # free the least recent session before building the next
+            self._bound.popitem(last=False)
         t0 = time.perf_counter()
         session = self._new_session(bound_model(self._proto, key))
         self.bind_ms.append((time.perf_counter() - t0) * 1e3)
         self._bound[key] = session
-        while len(self._bound) > self.cache_size:
-            self._bound.popitem(last=False)
         return session
 
     def input_specs(self) -> list[TensorSpec]:
