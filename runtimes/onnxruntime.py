@@ -10,9 +10,9 @@ weights-mode graph optimises to the same graph as a fixed-level export: its bloc
 convolutions need constant weights, and a runtime strength otherwise costs a multiply, a bias add and
 two layout reorders per residual block. A new level costs one session build (about 12 ms for
 `denoise-mobile` on 2 CPU cores); the last `cache_size` sessions are kept (one by default: each
-holds its own activation memory). Use it where the level
-changes rarely against the frame rate (a camera pipeline that sets the strength per scene); outputs
-equal the unbound graph's to float rounding.
+holds its own activation memory). Use it where the level changes rarely against the frame rate (a
+camera pipeline that sets the strength per scene); outputs equal the unbound graph's to float rounding.
+With `provider="auto"` a bound runner skips the tensorrt provider, which would build an engine per level.
 """
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ def available_providers() -> list[str]:
     return [k for k, v in PROVIDERS.items() if v in present]
 
 
-def resolve_provider(provider: str) -> str:
-    """A short provider name ('auto' picks the fastest present); a clear error for absent ones."""
+def resolve_provider(provider: str, skip: tuple[str, ...] = ()) -> str:
+    """A short provider name ('auto' picks the fastest present, other than `skip`); a clear error for absent ones."""
     present = available_providers()
     if provider == "auto":
-        return next(p for p in AUTO_ORDER if p in present)
+        return next(p for p in AUTO_ORDER if p in present and p not in skip)
     if provider not in PROVIDERS:
         raise UserError(f"unknown onnxruntime provider {provider!r}; choose auto or one of {', '.join(PROVIDERS)}")
     if provider not in present:
@@ -86,9 +86,9 @@ class OnnxRunner:
                  bind_level: bool = False, cache_size: int = 1):
         self.path = Path(path)
         self.meta = read_artifact_meta(self.path)
-        self.provider = resolve_provider(provider)
-        self.threads = threads
         self.bind_level = bind_level and artifact.has_level_input(self.meta)
+        self.provider = resolve_provider(provider, skip=("tensorrt",) if self.bind_level else ())
+        self.threads = threads
         if self.bind_level and self.provider == "tensorrt":
             raise UserError("level binding builds one session per level, and with the tensorrt provider each "
                             "would build an engine; bind with the cpu/cuda provider, or refit a weights-mode engine")

@@ -88,6 +88,8 @@ def test_bind_level_errors(tiny_modes, monkeypatch):
     monkeypatch.setattr(ortr, "available_providers", lambda: ["tensorrt", "cpu"])
     with pytest.raises(UserError, match="each would build an engine"):
         ortr.OnnxRunner(tiny_modes["weights"], provider="tensorrt", bind_level=True)
+    assert ortr.OnnxRunner(tiny_modes["weights"], provider="auto", bind_level=True).provider == "cpu"
+    assert ortr.OnnxRunner(tiny_modes["weights"], provider="auto").provider == "tensorrt"
 
 
 def test_bench_modes_reports_the_bound_variant(tiny_ckpt):
