@@ -206,7 +206,10 @@ def _progress(total: int, enabled: bool):
 def run_bench(cfg: BenchConfig) -> dict:
     """Benchmark every artifact; writes the reports and returns the JSON document."""
     if cfg.plots:
-        require("matplotlib", "plots")
+        try:
+            require("matplotlib", "plots")
+        except UserError as exc:
+            raise UserError(f"{exc}, or pass --no-plots") from None
     check_report_paths(Path(cfg.json_path))
     if cfg.artifacts:
         groups = [(tuple(cfg.artifacts), cfg.reference)]

@@ -30,10 +30,33 @@ def load_interpreter_module(backend: str = "auto"):
     modules = {"litert": "ai_edge_litert.interpreter", "tflite-runtime": "tflite_runtime.interpreter"}
     for name in order[backend]:
         try:
-            return importlib.import_module(modules[name]), name
+            mod = importlib.import_module(modules[name])
         except ImportError:
             continue
+        if name == "tflite-runtime":
+            problem = numpy_abi_problem(getattr(importlib.import_module("tflite_runtime"), "__version__", ""),
+                                        np.__version__)
+            if problem:
+                raise UserError(problem)
+        return mod, name
     raise MissingDependency("ai_edge_litert", "tflite-runtime")
+
+
+def numpy_abi_problem(tflite_runtime_version: str, numpy_version: str) -> str | None:
+    """Why this tflite-runtime cannot run beside this NumPy, or None.
+
+    Every tflite-runtime wheel (the last is 2.14) was built against NumPy 1.x: with NumPy 2 its
+    interpreter fails on the first model it loads, so the mismatch is reported before that.
+    """
+    def major_minor(v: str) -> tuple[int, int]:
+        parts = [int(p) if p.isdigit() else 0 for p in (v.split(".") + ["0", "0"])[:2]]
+        return parts[0], parts[1]
+
+    if major_minor(numpy_version)[0] < 2 or major_minor(tflite_runtime_version) >= (2, 15):
+        return None
+    return (f"tflite-runtime {tflite_runtime_version or '(unknown version)'} was built for NumPy 1.x and cannot run "
+            f"with NumPy {numpy_version}: pip install 'numpy<2' in this environment, or use ai-edge-litert "
+            "(pip install 'levelres[tflite-runtime]')")
 
 
 class TFLiteRunner:
@@ -65,8 +88,13 @@ class TFLiteRunner:
             kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
             self._interp = mod.Interpreter(**kwargs)
-        except (ValueError, RuntimeError) as exc:
+        except (ValueError, RuntimeError, SystemError, ImportError) as exc:
             raise UserError(f"cannot load {self.path} with {used}: {str(exc).splitlines()[0]}; re-export it") from None
+        if self.xnnpack:
+            # tflite-runtime applies its default delegate (XNNPACK) lazily, in the interpreter's own
+            # allocate_tensors, to every signature; a signature runner alone never triggers it and runs the
+            # builtin kernels, 3x slower (docs/results.md). ai-edge-litert applies it either way.
+            self._interp.allocate_tensors()
         self.name = f"{used}-{'xnnpack' if self.xnnpack else 'builtin'}"
         return self
 

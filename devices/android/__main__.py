@@ -5,7 +5,7 @@ Usage:
     python -m devices.android --tflite dn.tflite --benchmark-binary ./benchmark_model \\
         --delegates cpu xnnpack gpu nnapi --threads 4
     python -m devices.android --tflite dn.tflite --dry-run           # print the adb commands
-    python -m devices.android --tflite dn.tflite --local             # ai-edge-litert stand-in on this host
+    python -m devices.android --tflite dn.tflite --local             # LiteRT on this host stands in
 """
 
 from __future__ import annotations

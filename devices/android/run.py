@@ -3,7 +3,8 @@ accuracy on the host with LiteRT (labelled "host").
 
 Latency: benchmark_model on the phone, once per (delegate, signature size, level); the level is fed from a raw
 float32 file with --input_layer_value_files, the image is benchmark_model's random input. Accuracy: the same
-.tflite run on this host with ai-edge-litert (XNNPACK), since benchmark_model does not return outputs.
+.tflite run on this host with ai-edge-litert or tflite-runtime (XNNPACK), since benchmark_model does not return
+outputs.
 
 Usage:
     doc = run_android(AndroidConfig(tflite=Path("dn.tflite"), benchmark_binary=Path("benchmark_model")))
@@ -152,9 +153,10 @@ def run_android(cfg: AndroidConfig) -> dict | None:
     device["profile"] = prof.to_dict() if prof else None
     records = [_delegate_record(cfg, meta, levels, d, [r for r in runs if r[0] == d]) for d in cfg.delegates]
     image_dir, images = load_bench_images(cfg.bench)
-    records.append(_host_accuracy(cfg, images, "host: ai-edge-litert (accuracy of the same .tflite)"))
+    backend = host_litert()
+    records.append(_host_accuracy(cfg, images, f"host: {backend} (accuracy of the same .tflite)"))
     device["runtime"] = f"device: benchmark_model ({', '.join(cfg.delegates)})"
-    device["accuracy_runtime"] = "host: ai-edge-litert XNNPACK (benchmark_model returns no outputs)"
+    device["accuracy_runtime"] = f"host: {backend} XNNPACK (benchmark_model returns no outputs)"
     doc = device_doc(records, device, cfg.bench, image_dir, len(images))
     write_device_reports(doc, cfg.bench)
     return doc
@@ -190,6 +192,13 @@ def _delegate_record(cfg: AndroidConfig, meta: dict, levels: list[float], delega
                        memory_method="benchmark_model peak footprint (periodic monitoring)", tool_output=logs)
 
 
+def host_litert() -> str:
+    """The package that runs .tflite on this host: ai-edge-litert, else tflite-runtime (or the install hint)."""
+    from runtimes.tflite import load_interpreter_module
+
+    return {"litert": "ai-edge-litert"}.get(load_interpreter_module("auto")[1], "tflite-runtime")
+
+
 def _host_accuracy(cfg: AndroidConfig, images, runtime: str) -> dict:
     from runtimes.tflite import TFLiteRunner
 
@@ -198,7 +207,8 @@ def _host_accuracy(cfg: AndroidConfig, images, runtime: str) -> dict:
 
 
 def run_local(cfg: AndroidConfig) -> dict | None:
-    """The on-host part with ai-edge-litert standing in for the phone (cpu and xnnpack; gpu/nnapi skipped)."""
+    """The on-host part with ai-edge-litert (or tflite-runtime) standing in for the phone (cpu and xnnpack;
+    gpu/nnapi skipped)."""
     local = [d for d in cfg.delegates if d in ("cpu", "xnnpack")]
     skipped = [d for d in cfg.delegates if d not in local]
     if cfg.bench.dry_run:
@@ -210,13 +220,14 @@ def run_local(cfg: AndroidConfig) -> dict | None:
         raise UserError("--local runs the cpu and xnnpack delegates only (gpu and nnapi need the phone)")
     from runtimes.tflite import TFLiteRunner
 
+    backend = host_litert()
     image_dir, images = load_bench_images(cfg.bench)
-    runtime = "stand-in: ai-edge-litert"
+    runtime = f"stand-in: {backend}"
     records = [bench_runner(TFLiteRunner(cfg.tflite, threads=cfg.threads, xnnpack=d == "xnnpack"), cfg.tflite, images,
                             cfg.bench.eval, runtime=runtime, delegate=d) for d in local]
     prof = find_profile("android", cfg.profile)
     device = {"target": "android", "mode": "local", "runtime": runtime, "profile": prof.to_dict() if prof else None,
-              "note": "run on this host with ai-edge-litert standing in for the phone"
+              "note": f"run on this host with {backend} standing in for the phone"
                       + (f"; skipped delegates (need the phone): {', '.join(skipped)}" if skipped else "")}
     if skipped:
         print(f"--local: skipped {', '.join(skipped)} (needs the phone)", file=sys.stderr)

@@ -82,3 +82,25 @@ def test_tflite_backend_choice(tiny_tflite):
     assert name == "litert" and hasattr(mod, "Interpreter")
     with pytest.raises(UserError, match="unknown TFLite backend"):
         load_interpreter_module("tfjs")
+
+
+def test_tflite_runtime_built_for_numpy1_is_a_clear_error(monkeypatch):
+    import sys
+    import types
+
+    from runtimes import tflite
+
+    assert tflite.numpy_abi_problem("2.14.0", "1.26.4") is None
+    assert tflite.numpy_abi_problem("2.15.0", "2.1.0") is None
+    msg = tflite.numpy_abi_problem("2.14.0", "2.4.6")
+    assert "tflite-runtime 2.14.0" in msg and "NumPy 2.4.6" in msg and "pip install 'numpy<2'" in msg
+
+    package, interpreter = types.ModuleType("tflite_runtime"), types.ModuleType("tflite_runtime.interpreter")
+    package.__version__, package.interpreter = "2.14.0", interpreter
+    monkeypatch.setitem(sys.modules, "tflite_runtime", package)
+    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", interpreter)
+    monkeypatch.setattr(np, "__version__", "2.3.0")
+    with pytest.raises(UserError, match=r"built for NumPy 1\.x and cannot run with NumPy 2\.3\.0"):
+        tflite.load_interpreter_module("tflite-runtime")
+    monkeypatch.setattr(np, "__version__", "1.26.4")
+    assert tflite.load_interpreter_module("tflite-runtime") == (interpreter, "tflite-runtime")
