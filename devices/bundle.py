@@ -30,13 +30,15 @@ DEFAULT_PRECISION = {"jetson": "fp16", "android": "fp32", "ios": "fp16"}
 RUNNERS = {"jetson": ("runtimes.tensorrt", "runtimes.onnxruntime"), "android": ("runtimes.tflite",),
            "ios": ("runtimes.coreml",)}
 NEVER_SHIPPED = ("runtimes.torch_ref",)
+# Python 3.8 or newer (JetPack 5's system Python); every module the bundled code imports is here, or is
+# named in tests/devices/test_bundle.py as one the device scripts never reach.
+_COMMON = ("numpy\npillow\nopencv-python-headless  # JPEG/SR degradations only\nscikit-image  # SSIM\n"
+           "tqdm  # progress bars\n# matplotlib  # only with --plots\n")
 REQUIREMENTS = {
-    "jetson": "numpy\npillow\nopencv-python-headless  # JPEG/SR degradations only\n"
-              "cuda-python  # engine buffers; TensorRT itself comes with JetPack (python3-libnvinfer)\n"
-              "onnxruntime  # only for --local\n",
-    "android": "numpy\npillow\nopencv-python-headless  # JPEG/SR degradations only\n"
-               "ai-edge-litert  # host accuracy and --local\n",
-    "ios": "numpy\npillow\nopencv-python-headless  # JPEG/SR degradations only\ncoremltools\n",
+    "jetson": _COMMON + "cuda-python  # engine buffers; TensorRT itself comes with JetPack (python3-libnvinfer)\n"
+                        "onnxruntime  # only for --local\n",
+    "android": _COMMON + "ai-edge-litert  # host accuracy and --local (or tflite-runtime, with numpy<2)\n",
+    "ios": _COMMON + "coremltools\n",
 }
 
 
@@ -240,7 +242,7 @@ def _build_then_move(target: str, cfg: BundleConfig, dest: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = CliParser(prog="python -m devices.bundle", description=__doc__.splitlines()[0])
+    p = CliParser(prog="python -m devices.bundle", description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
     p.add_argument("-o", "--out", type=Path, default=Path("bundle"), help="bundle folder (default bundle/)")
     p.add_argument("--target", choices=TARGETS, default=None, help="one target (default: all, one subfolder each)")
@@ -255,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                        tflite_sizes=tuple(args.tflite_sizes) if args.tflite_sizes else BundleConfig.tflite_sizes,
                        validate=not args.no_validate, calibration=args.calibration)
     for m in make_bundle(cfg):
-        print(f"{m['target']}: {m['artifact']} ({m['precision']}, validation {m['validation']}), "
+        status = str(m["validation"])
+        status = status if status.startswith("not validated") else f"validation {status}"
+        print(f"{m['target']}: {m['artifact']} ({m['precision']}, {status}), "
               f"{len(m['code'])} code files, {len(m['samples'])} samples; run: sh run.sh")
     return 0
 

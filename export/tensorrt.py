@@ -199,7 +199,7 @@ def _stem(c: ExportConfig) -> str:
 def main(argv: list[str] | None = None) -> int:
     from runtimes.bench import positive_int
 
-    parser = CliParser(prog="python -m export.tensorrt", description=__doc__.splitlines()[0])
+    parser = CliParser(prog="python -m export.tensorrt", description=" ".join(__doc__.split("\n\n")[0].split()))
     add_common_args(parser, PRECISIONS, default_precision="fp16")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"MIN:OPT:MAX image shapes (default {DEFAULT_SHAPES})")
     parser.add_argument("--target-version", default=None, help="TensorRT version on the target (default 10)")

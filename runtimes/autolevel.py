@@ -78,7 +78,7 @@ def quality_from_tables(tables: dict) -> JpegQuality:
         raise UserError("the JPEG file's quantisation tables are not 8x8; give --level explicitly")
     best = None
     for q in range(1, 101):
-        diff = sum(int(np.abs(t - ijg_table(b, q)).sum()) for t, b in zip(file_tables, bases, strict=True))
+        diff = sum(int(np.abs(t - ijg_table(b, q)).sum()) for t, b in zip(file_tables, bases))  # same length
         if best is None or diff < best[1]:
             best = (q, diff)
     q, diff = best

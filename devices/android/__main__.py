@@ -20,7 +20,7 @@ from runtimes.errors import CliParser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = CliParser(prog="python -m devices.android", description=__doc__.splitlines()[0])
+    p = CliParser(prog="python -m devices.android", description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--tflite", type=Path, required=True, help="the project's .tflite (with its .meta.json)")
     p.add_argument("--benchmark-binary", type=Path, default=None, help="LiteRT benchmark_model for android_arm64")
     p.add_argument("--delegates", nargs="+", choices=DELEGATES, default=list(DELEGATES),

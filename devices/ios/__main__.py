@@ -18,7 +18,7 @@ from runtimes.errors import CliParser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = CliParser(prog="python -m devices.ios", description=__doc__.splitlines()[0])
+    p = CliParser(prog="python -m devices.ios", description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--mlpackage", type=Path, required=True, help="the project's .mlpackage (with its .meta.json)")
     p.add_argument("--compute-units", nargs="+", choices=tuple(COMPUTE_UNITS), default=list(COMPUTE_UNITS),
                    help="compute units to benchmark (default: all four)")

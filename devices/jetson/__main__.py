@@ -20,7 +20,7 @@ from runtimes.trt_precision import PRECISIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = CliParser(prog="python -m devices.jetson", description=__doc__.splitlines()[0])
+    p = CliParser(prog="python -m devices.jetson", description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--onnx", type=Path, required=True, help="the project's ONNX (with its .meta.json)")
     p.add_argument("--precision", default="fp16", choices=PRECISIONS, help="engine precision (default fp16)")
     p.add_argument("--trtexec", action="store_true", help="build (and also time) the engine with trtexec")

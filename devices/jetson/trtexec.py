@@ -87,7 +87,9 @@ def _dims(shape) -> str:
 def build_command(trtexec: str, onnx: Path, engine: Path, shapes, flags: tuple[str, ...],
                   workspace_mib: int = 2048) -> list[str]:
     """trtexec building `engine` from `onnx` with an optimization profile over the image input."""
-    profile = [f"--{name}Shapes=image:{_dims(s)}" for name, s in zip(_SHAPES, shapes, strict=True)]
+    if len(shapes) != len(_SHAPES):
+        raise ValueError(f"trtexec needs {len(_SHAPES)} shapes (min, opt, max), got {len(shapes)}")
+    profile = [f"--{name}Shapes=image:{_dims(s)}" for name, s in zip(_SHAPES, shapes)]
     return [trtexec, f"--onnx={onnx}", f"--saveEngine={engine}", *profile, *flags,
             f"--memPoolSize=workspace:{workspace_mib}M", f"--timingCacheFile={engine.with_suffix('.timing.cache')}"]
 
