@@ -104,3 +104,29 @@ def test_tflite_runtime_built_for_numpy1_is_a_clear_error(monkeypatch):
         tflite.load_interpreter_module("tflite-runtime")
     monkeypatch.setattr(np, "__version__", "1.26.4")
     assert tflite.load_interpreter_module("tflite-runtime") == (interpreter, "tflite-runtime")
+
+
+@pytest.mark.parametrize(("backend", "xnnpack", "allocates"), [("tflite-runtime", True, True),
+                                                               ("tflite-runtime", False, False),
+                                                               ("litert", True, False)])
+def test_tflite_runtime_gets_its_xnnpack_delegate(tiny_tflite, monkeypatch, backend, xnnpack, allocates):
+    """tflite-runtime applies XNNPACK only inside allocate_tensors; ai-edge-litert must not pay that call's memory."""
+    import types
+
+    from runtimes import tflite
+
+    calls = []
+
+    class Interpreter:
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+        def allocate_tensors(self):
+            calls.append(self.kwargs["model_path"])
+
+    fake = types.SimpleNamespace(Interpreter=Interpreter, OpResolverType=types.SimpleNamespace(
+        BUILTIN_WITHOUT_DEFAULT_DELEGATES="builtin"))
+    monkeypatch.setattr(tflite, "load_interpreter_module", lambda b: (fake, backend))
+    with tflite.TFLiteRunner(tiny_tflite, xnnpack=xnnpack) as r:
+        assert r.name == f"{backend}-{'xnnpack' if xnnpack else 'builtin'}"
+    assert calls == ([str(tiny_tflite)] if allocates else [])
