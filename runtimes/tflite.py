@@ -88,14 +88,15 @@ class TFLiteRunner:
             kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
             self._interp = mod.Interpreter(**kwargs)
+            if self.xnnpack and used == "tflite-runtime":
+                # tflite-runtime applies its default delegate (XNNPACK) lazily, in the interpreter's own
+                # allocate_tensors, to every signature; a signature runner alone never triggers it and runs the
+                # builtin kernels, 3x slower (docs/results.md). The call also allocates the first signature's
+                # tensors. ai-edge-litert applies the delegate either way, so it is spared that memory.
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError, SystemError, ImportError) as exc:
+            self._interp = None
             raise UserError(f"cannot load {self.path} with {used}: {str(exc).splitlines()[0]}; re-export it") from None
-        if self.xnnpack and used == "tflite-runtime":
-            # tflite-runtime applies its default delegate (XNNPACK) lazily, in the interpreter's own
-            # allocate_tensors, to every signature; a signature runner alone never triggers it and runs the
-            # builtin kernels, 3x slower (docs/results.md). The call also allocates the first signature's
-            # tensors. ai-edge-litert applies the delegate either way, so it is spared that memory.
-            self._interp.allocate_tensors()
         self.name = f"{used}-{'xnnpack' if self.xnnpack else 'builtin'}"
         return self
 

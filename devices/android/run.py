@@ -137,8 +137,9 @@ def run_android(cfg: AndroidConfig) -> dict | None:
         cmds = setup_commands(cfg, levels, has_level) + [adb(cfg, "shell", "getprop", p) for p in PROPS]
         print_dry_run(f"android: {cfg.tflite.name}, delegates {' '.join(cfg.delegates)}",
                       [shell_line(c) for c in cmds] + [shell_line(c) for *_, c in runs]
-                      + ["# accuracy: the same .tflite on this host with ai-edge-litert (XNNPACK)"])
+                      + ["# accuracy: the same .tflite on this host with ai-edge-litert or tflite-runtime (XNNPACK)"])
         return None
+    backend = host_litert()  # before the phone runs: they may take long, and accuracy needs it afterwards
     find_tool("adb", ADB_INSTALL)
     if cfg.benchmark_binary is None or not cfg.benchmark_binary.is_file():
         raise UserError(f"benchmark_model binary not found ({cfg.benchmark_binary}): {BINARY_HINT}")
@@ -153,7 +154,6 @@ def run_android(cfg: AndroidConfig) -> dict | None:
     device["profile"] = prof.to_dict() if prof else None
     records = [_delegate_record(cfg, meta, levels, d, [r for r in runs if r[0] == d]) for d in cfg.delegates]
     image_dir, images = load_bench_images(cfg.bench)
-    backend = host_litert()
     records.append(_host_accuracy(cfg, images, f"host: {backend} (accuracy of the same .tflite)"))
     device["runtime"] = f"device: benchmark_model ({', '.join(cfg.delegates)})"
     device["accuracy_runtime"] = f"host: {backend} XNNPACK (benchmark_model returns no outputs)"
@@ -212,7 +212,7 @@ def run_local(cfg: AndroidConfig) -> dict | None:
     local = [d for d in cfg.delegates if d in ("cpu", "xnnpack")]
     skipped = [d for d in cfg.delegates if d not in local]
     if cfg.bench.dry_run:
-        print_dry_run("android --local: ai-edge-litert stands in for the phone; no adb commands",
+        print_dry_run("android --local: ai-edge-litert (or tflite-runtime) stands in for the phone; no adb commands",
                       [f"# runtimes: TFLiteRunner({cfg.tflite}, xnnpack={d == 'xnnpack'}) accuracy + latency"
                        for d in local])
         return None

@@ -70,11 +70,15 @@ NOT_FROM_REQUIREMENTS = {
     "tensorrt": "JetPack's python3-libnvinfer",
     "tflite_runtime": "the fallback when ai-edge-litert is absent",
     "onnx": "only OnnxRunner(bind_level=True), which the device scripts do not use",
-    "train": "only an existence check (find_spec) for the shipped weights in runtimes.restore",
+    "train": "torch reference outputs in runtimes.bench and shipped-weight lookup in runtimes.restore",
+    "torch": "the same torch reference path (runtimes.bench's require)",
 }
+# calls that import a module named by their first (string) argument
+IMPORTING_CALLS = {"require", "import_module", "MissingDependency", "find_spec"}
 
 
 def _third_party_imports(modules: list[str]) -> set[str]:
+    """Top-level modules imported by statements, or by name through require / import_module / find_spec."""
     names = set()
     for mod in modules:
         for node in ast.walk(ast.parse(module_file(mod).read_text())):
@@ -82,16 +86,33 @@ def _third_party_imports(modules: list[str]) -> set[str]:
                 names.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str):
+                func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if func in IMPORTING_CALLS:
+                    names.add(node.args[0].value.split(".")[0])
     return {n for n in names if n not in sys.stdlib_module_names and n not in ("runtimes", "devices", "__future__")}
 
 
-@pytest.mark.parametrize("target", ["jetson", "android", "ios"])
-def test_requirements_cover_every_import_of_the_bundled_code(target):
-    listed = {line.lstrip("# ").split()[0] for line in REQUIREMENTS[target].splitlines() if line.strip()}
+def _requirements(target: str) -> tuple[set[str], set[str]]:
+    """(required, optional) pip names: plain lines, and lines commented out."""
+    required, optional = set(), set()
+    for line in REQUIREMENTS[target].splitlines():
+        if line.strip():
+            (optional if line.startswith("#") else required).add(line.lstrip("# ").split()[0])
+    return required, optional
+
+
+@pytest.mark.parametrize(("target", "runtime"), [("jetson", "onnxruntime"), ("android", "ai-edge-litert"),
+                                                 ("ios", "coremltools")])
+def test_requirements_cover_every_import_of_the_bundled_code(target, runtime):
+    required, optional = _requirements(target)
     imports = _third_party_imports(code_closure(target))
-    missing = {m for m in imports if PIP_NAMES.get(m, m) not in listed and m not in NOT_FROM_REQUIREMENTS}
+    assert {"numpy", "PIL", "cv2", "skimage", "tqdm", "matplotlib"} <= imports  # the scan sees them
+    missing = {m for m in imports if PIP_NAMES.get(m, m) not in required | optional and m not in NOT_FROM_REQUIREMENTS}
     assert not missing, f"{target}: requirements.txt lacks {sorted(missing)}"
-    assert {"numpy", "pillow", "scikit-image", "tqdm"} <= listed
+    assert optional == {"matplotlib"}, optional  # only --plots is optional on a device
+    assert {"numpy", "pillow", "opencv-python-headless", "scikit-image", "tqdm", runtime} <= required
 
 
 def test_device_code_runs_on_python_3_8():

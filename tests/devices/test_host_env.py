@@ -67,6 +67,22 @@ def _host(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([HOST, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _installed_copy_is_current(tmp_path_factory):
+    """The host runs its installed copy: it must be this checkout's runtimes/ and devices/, not an older install."""
+    proc = _host(["-c", "import devices, runtimes; print(runtimes.__path__[0]); print(devices.__path__[0])"],
+                 cwd=tmp_path_factory.mktemp("host"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stale = []
+    for pkg, installed in zip(("runtimes", "devices"), proc.stdout.split(), strict=True):
+        for src in (REPO / pkg).rglob("*.py"):
+            copy = Path(installed) / src.relative_to(REPO / pkg)
+            if not copy.is_file() or copy.read_bytes() != src.read_bytes():
+                stale.append(f"{pkg}/{src.relative_to(REPO / pkg)}")
+    assert not stale, (f"{HOST} holds an older copy of {', '.join(stale[:5])}: reinstall it with "
+                       f"{HOST} -m pip install --no-deps --force-reinstall .")
+
+
 def test_host_runs_installed_runners_without_torch_and_matches(tiny_tflite, tiny_onnx, tmp_path):
     from runtimes.onnxruntime import OnnxRunner
     from runtimes.tflite import TFLiteRunner
