@@ -30,7 +30,7 @@ EXTRAS = {
     "onnxscript": "onnx",
     "litert_torch": "tflite",
     "ai_edge_quantizer": "tflite",
-    "ai_edge_litert": "tflite-runtime",
+    "ai_edge_litert": "litert",
     "coremltools": "coreml",
     "tensorrt": "tensorrt",
     "cuda": "tensorrt",

@@ -39,7 +39,7 @@ def load_interpreter_module(backend: str = "auto"):
             if problem:
                 raise UserError(problem)
         return mod, name
-    raise MissingDependency("ai_edge_litert", "tflite-runtime")
+    raise MissingDependency("ai_edge_litert", "litert")
 
 
 def numpy_abi_problem(tflite_runtime_version: str, numpy_version: str) -> str | None:
@@ -56,7 +56,7 @@ def numpy_abi_problem(tflite_runtime_version: str, numpy_version: str) -> str | 
         return None
     return (f"tflite-runtime {tflite_runtime_version or '(unknown version)'} was built for NumPy 1.x and cannot run "
             f"with NumPy {numpy_version}: pip install 'numpy<2' in this environment, or use ai-edge-litert "
-            "(pip install 'levelres[tflite-runtime]')")
+            "(pip install 'levelres[litert]')")
 
 
 class TFLiteRunner:

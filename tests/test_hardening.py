@@ -256,7 +256,7 @@ def _require_stack(module: str) -> None:
 
 
 @pytest.mark.parametrize("model,module,extra", [
-    ("{onnx}", "onnxruntime", "onnx"), ("{d}/m.tflite", "ai_edge_litert", "tflite"),
+    ("{onnx}", "onnxruntime", "onnx"), ("{d}/m.tflite", "ai_edge_litert", "litert"),
     ("{ckpt}", "torch", "train"), ("{d}/m.engine", "tensorrt", "tensorrt"),
     ("{d}/m.mlpackage", "coremltools", "coreml"),
 ])
