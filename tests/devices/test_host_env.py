@@ -143,3 +143,40 @@ def test_host_benchmark_and_device_stand_ins(tiny_tflite, tiny_onnx, small_image
     assert jetson.returncode == 0, jetson.stderr[-3000:]
     (rec,) = json.loads((tmp_path / "j.json").read_text())["results"]
     assert rec["runner"] == "onnxruntime-cpu" and rec["accuracy"][1]["psnr"] > 0
+
+
+RUN_INT8 = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from runtimes.tflite import TFLiteRunner
+    path, out = sys.argv[1:3]
+    x = np.random.default_rng(3).random((1, 3, 32, 32), dtype=np.float32)
+    with TFLiteRunner(path, threads=2) as r:
+        got = {f"{lv:g}": r.run({"image": x, "level": np.array([lv], np.float32)})["restored"] for lv in (0.0, 75.0)}
+        name = r.name
+    np.savez(out, x=x, **got)
+    print(name)
+""")
+
+
+def test_host_runs_a_full_integer_tflite(tiny_ckpt, small_images, tmp_path):
+    """An int8 artifact from this exporter loads in tflite-runtime 2.14 and agrees with ai-edge-litert up to
+    int8 kernel rounding (the two runtimes' int8 kernels may round differently; fp32 agrees to 1e-5 above)."""
+    pytest.importorskip("litert_torch", reason="litert-torch not installed (pip install 'levelres[tflite]')")
+    from export.base import ExportConfig
+    from export.tflite import TFLiteConfig, export_tflite
+    from runtimes.tflite import TFLiteRunner
+
+    art = export_tflite(TFLiteConfig(ExportConfig(str(tiny_ckpt), tmp_path, name="tiny-int8", precision="int8",
+                                                  calibration=small_images, validate=False),
+                                     sizes=((32, 32),))).path
+    proc = _host(["-c", RUN_INT8, str(art), str(tmp_path / "int8.npz")], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-1] == "tflite-runtime-xnnpack"
+    host = np.load(tmp_path / "int8.npz")
+    x = host["x"]
+    np.testing.assert_array_equal(host["0"], x)  # level 0 stays exact in the full-integer graph
+    with TFLiteRunner(art, threads=2, backend="litert") as r:
+        want = r.run({"image": x, "level": np.array([75.0], np.float32)})["restored"]
+    mse = float(np.mean((host["75"] - want) ** 2))
+    assert 10 * np.log10(1.0 / max(mse, 1e-12)) >= 40.0, mse
