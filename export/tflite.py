@@ -107,6 +107,26 @@ def signature_io(flatbuffer: bytes) -> dict:
     return out
 
 
+def runner_inputs(flatbuffer: bytes, sig_io: dict) -> dict:
+    """Signature name -> its subgraph's inputs in order: [{"role", "tensor", "shape"}].
+
+    LiteRT's benchmark_model feeds `--input_layer` / `--input_layer_shape` / `--input_layer_value_files`
+    to the subgraph's inputs by position, so the device script needs this order and the tensor names.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
+    out = {}
+    for sd in model.signatureDefs or []:
+        key = sd.signatureKey.decode() if isinstance(sd.signatureKey, bytes) else sd.signatureKey
+        roles = {v: k for k, v in sig_io[key]["inputs"].items()}
+        sg = model.subgraphs[sd.subgraphIndex]
+        keys = {tm.tensorIndex: (tm.name.decode() if isinstance(tm.name, bytes) else tm.name) for tm in sd.inputs}
+        out[key] = [{"role": roles[keys[i]], "tensor": sg.tensors[i].name.decode(),
+                     "shape": [int(d) for d in sg.tensors[i].shape]} for i in sg.inputs]
+    return out
+
+
 def _arg_index(name: str) -> int:
     tail = name.rsplit("_", 1)[-1]
     return int(tail) if tail.isdigit() else 0
@@ -176,10 +196,13 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
         flat = convert_float(model, graph_spec(c, shuffle="deconv"), cfg.sizes)
         sig_io = signature_io(flat)
         calib = calibration_feeds(c, model, cfg.sizes, sig_io) if c.precision in FULL_INTEGER else None
-        tmp.write_bytes(quantize(flat, c.precision, calib, ranges))
+        final = quantize(flat, c.precision, calib, ranges)
+        tmp.write_bytes(final)
+        order = runner_inputs(final, sig_io)
         shape = lambda h, w: [1, h, w, 3] if c.nhwc else [1, 3, h, w]  # noqa: E731
         meta["signatures"] = {signature_name(s): {"size": list(s), "image_shape": shape(*s),
-                                                  **sig_io[signature_name(s)]} for s in cfg.sizes}
+                                                  **sig_io[signature_name(s)],
+                                                  "runner_inputs": order[signature_name(s)]} for s in cfg.sizes}
         meta["pixel_shuffle"] = "stride-2 transposed conv with a one-hot kernel (exact)"
         if c.precision in FULL_INTEGER:
             from export.calibration import calibration_images, calibration_levels

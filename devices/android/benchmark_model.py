@@ -8,7 +8,9 @@ the warm-up phase and one for the timed runs, then
 
 Usage:
     cmd = benchmark_command("/data/local/tmp/levelres/benchmark_model", "/data/local/tmp/levelres/dn.tflite",
-                            "xnnpack", threads=4, runs=50, warmup=5, signature="s720x1280")
+                            "xnnpack", threads=4, runs=50, warmup=5, signature="s720x1280",
+                            inputs=[("s720x1280_args_0", [1, 3, 720, 1280]), ("s720x1280_args_1", [1])],
+                            input_files={"s720x1280_args_1": "/data/local/tmp/levelres/level_25.raw"})
     parsed = parse_benchmark_model(text)         # {"init_us", "inference_avg_us", "runs": {...}, ...}
 """
 
@@ -39,14 +41,29 @@ def delegate_flags(delegate: str) -> list[str]:
 
 def benchmark_command(binary: str, graph: str, delegate: str, threads: int, runs: int, warmup: int,
                       signature: str | None = None, op_profiling: bool = False,
-                      input_files: str | None = None) -> list[str]:
-    """The benchmark_model command for one delegate (and one signature of a multi-signature model)."""
+                      inputs: list[tuple[str, list[int]]] | None = None,
+                      input_files: dict[str, str] | None = None) -> list[str]:
+    """The benchmark_model command for one delegate (and one signature of a multi-signature model).
+
+    `inputs`: every input of the subgraph it runs, in the subgraph's order, as (tensor name, shape).
+    benchmark_model matches `--input_layer_value_files` names against `--input_layer` only, and feeds
+    those lists to the subgraph's inputs by position, so a value file needs the whole ordered list.
+    `input_files`: tensor name -> file of raw values (the others get random data).
+    """
     cmd = [binary, f"--graph={graph}", f"--num_threads={threads}", *delegate_flags(delegate),
            f"--num_runs={runs}", f"--warmup_runs={warmup}"]
     if signature:
         cmd.append(f"--signature_to_run_for={signature}")
     if input_files:
-        cmd.append(f"--input_layer_value_files={input_files}")
+        names = [name for name, _ in inputs or []]
+        if any(n not in names for n in input_files):
+            raise UserError(f"value files for {sorted(input_files)} but the inputs are {names}; re-export the .tflite")
+        if any("," in n for n in names):
+            raise UserError(f"benchmark_model cannot name inputs containing ',': {names}")
+        cmd.append("--input_layer=" + ",".join(names))
+        cmd.append("--input_layer_shape=" + ":".join(",".join(str(int(d)) for d in shape) for _, shape in inputs))
+        esc = lambda text: text.replace(":", "::")  # noqa: E731 - benchmark_model's escape for ':' in a pair
+        cmd.append("--input_layer_value_files=" + ",".join(f"{esc(n)}:{esc(f)}" for n, f in input_files.items()))
     if op_profiling:
         cmd.append("--enable_op_profiling=true")
     return cmd

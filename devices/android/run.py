@@ -2,7 +2,8 @@
 accuracy on the host with LiteRT (labelled "host").
 
 Latency: benchmark_model on the phone, once per (delegate, signature size, level); the level is fed from a raw
-float32 file with --input_layer_value_files, the image is benchmark_model's random input. Accuracy: the same
+float32 file with --input_layer_value_files (beside --input_layer and --input_layer_shape, in the
+subgraph's input order from the metadata), the image is benchmark_model's random input. Accuracy: the same
 .tflite run on this host with ai-edge-litert or tflite-runtime (XNNPACK), since benchmark_model does not return
 outputs.
 
@@ -105,18 +106,32 @@ def setup_commands(cfg: AndroidConfig, levels: list[float], has_level: bool, lev
     return cmds
 
 
+def runner_inputs(sig_name: str, sig: dict) -> list[tuple[str, list[int], str]]:
+    """(tensor name, shape, role) of a signature's subgraph inputs, in order, from the artifact metadata."""
+    entries = sig.get("runner_inputs")
+    if not entries:
+        raise UserError(f"the .tflite metadata has no input order for signature {sig_name} (exported by an older "
+                        "version); re-export it with python -m export.tflite")
+    return [(e["tensor"], list(e["shape"]), e["role"]) for e in entries]
+
+
 def run_commands(cfg: AndroidConfig, meta: dict, levels: list[float]) -> list[tuple[str, str, float, list[str]]]:
     """(delegate, signature, level, adb command) for every benchmark_model run."""
     out = []
     has_level = meta.get("level_mode") != "fixed"
     for delegate in cfg.delegates:
         for sig_name, sig in signatures(meta).items():
+            inputs = runner_inputs(sig_name, sig) if has_level else []
+            level_tensor = next((name for name, _, role in inputs if role == "level"), None)
+            if has_level and level_tensor is None:
+                raise UserError(f"signature {sig_name} has no level input in its metadata; re-export the .tflite")
             for lv in levels:
-                files = f"{sig['inputs']['level']}:{remote(cfg, level_name(lv))}" if has_level else None
+                files = {level_tensor: remote(cfg, level_name(lv))} if has_level else None
                 cmd = bm.benchmark_command(remote(cfg, "benchmark_model"), remote(cfg, cfg.tflite.name), delegate,
                                            cfg.threads, cfg.bench.eval.latency.runs, cfg.bench.eval.latency.warmup,
                                            signature=sig_name if len(signatures(meta)) > 1 else None,
-                                           op_profiling=cfg.op_profiling, input_files=files)
+                                           op_profiling=cfg.op_profiling,
+                                           inputs=[(name, shape) for name, shape, _ in inputs], input_files=files)
                 out.append((delegate, sig_name, lv, adb(cfg, "shell", shell_line(cmd))))
     return out
 

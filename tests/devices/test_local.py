@@ -61,7 +61,9 @@ def _cli(module: str, *args: str, env_path: str = "") -> subprocess.CompletedPro
 def test_missing_tools_are_one_line_errors(tmp_path):
     onnx = fake_artifact(tmp_path, "dn.onnx", onnx_precision="fp32")
     tfl = fake_artifact(tmp_path, "dn.tflite", signatures={"s32x32": {"size": [32, 32], "inputs": {
-        "image": "a0", "level": "a1"}, "outputs": {"restored": "o"}}})
+        "image": "a0", "level": "a1"}, "outputs": {"restored": "o"}, "runner_inputs": [
+        {"role": "image", "tensor": "s32x32_a0", "shape": [1, 3, 32, 32]},
+        {"role": "level", "tensor": "s32x32_a1", "shape": [1]}]}})
     cases = [
         (("devices.jetson", "--onnx", str(onnx), "--trtexec", "--trtexec-path", "", "--max-images", "1"),
          "trtexec not found"),

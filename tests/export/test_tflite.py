@@ -192,6 +192,19 @@ def test_signatures_and_metadata(exported):
     assert set(meta["signatures"]) == {"s32x32", "s24x40"}
     assert meta["signatures"]["s24x40"]["inputs"].keys() == {"image", "level"}
     assert meta["validation"]["status"] == "passed" and len(meta["validation"]["checks"]) == 6
+    # the subgraph input order benchmark_model needs: as the interpreter sees it, for every signature
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(exported["folded"].path))
+    for name, sig in meta["signatures"].items():
+        details = interp.get_signature_runner(name).get_input_details()
+        by_key = {sig["inputs"][role]: role for role in ("image", "level")}
+        want = sorted(details.items(), key=lambda kv: kv[1]["index"])
+        assert [e["tensor"] for e in sig["runner_inputs"]] == [d["name"] for _, d in want]
+        assert [e["role"] for e in sig["runner_inputs"]] == [by_key[k] for k, _ in want] == ["image", "level"]
+        assert sig["runner_inputs"][0]["shape"] == [1, 3, *sig["size"]] and sig["runner_inputs"][1]["shape"] == [1]
+    primary = [d["name"] for d in interp.get_input_details()]
+    assert primary == [e["tensor"] for e in meta["signatures"][next(iter(meta["signatures"]))]["runner_inputs"]]
     blob = exported["folded"].path.read_bytes()
     assert b'"level_map"' in blob  # metadata embedded in the flatbuffer
     on_disk = json.loads(exported["folded"].path.with_name(exported["folded"].path.name + ".meta.json").read_text())
