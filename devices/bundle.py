@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtimes.bench import parse_size
-from runtimes.errors import CliParser, UserError, run_cli
+from runtimes.errors import CliParser, UserError, doc_summary, run_cli
 from runtimes.images import ensure_writable_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -242,7 +242,7 @@ def _build_then_move(target: str, cfg: BundleConfig, dest: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = CliParser(prog="python -m devices.bundle", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p = CliParser(prog="python -m devices.bundle", description=doc_summary(__doc__))
     p.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
     p.add_argument("-o", "--out", type=Path, default=Path("bundle"), help="bundle folder (default bundle/)")
     p.add_argument("--target", choices=TARGETS, default=None, help="one target (default: all, one subfolder each)")

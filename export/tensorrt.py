@@ -26,7 +26,7 @@ from export.base import (
     summary_line,
     versions,
 )
-from runtimes.errors import CliParser, UserError, run_cli
+from runtimes.errors import CliParser, UserError, doc_summary, run_cli
 from runtimes.formats import get_format
 from runtimes.trt_precision import PRECISIONS, PrecisionPlan, plan_for
 
@@ -199,7 +199,7 @@ def _stem(c: ExportConfig) -> str:
 def main(argv: list[str] | None = None) -> int:
     from runtimes.bench import positive_int
 
-    parser = CliParser(prog="python -m export.tensorrt", description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = CliParser(prog="python -m export.tensorrt", description=doc_summary(__doc__))
     add_common_args(parser, PRECISIONS, default_precision="fp16")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"MIN:OPT:MAX image shapes (default {DEFAULT_SHAPES})")
     parser.add_argument("--target-version", default=None, help="TensorRT version on the target (default 10)")

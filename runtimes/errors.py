@@ -67,6 +67,11 @@ def exit_unless_installed(module: str, extra: str, name: str) -> None:
         raise SystemExit(2) from None
 
 
+def doc_summary(doc: str) -> str:
+    """A module docstring's first paragraph on one line: a command's `--help` description."""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
 class CliParser(argparse.ArgumentParser):
     """argparse with usage errors raised as `UserError`: one line naming the problem and `--help`."""
 

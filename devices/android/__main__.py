@@ -16,11 +16,11 @@ from pathlib import Path
 from devices.android.benchmark_model import DELEGATES
 from devices.android.run import AndroidConfig, run_android
 from devices.common import add_bench_args, bench_options, print_report
-from runtimes.errors import CliParser, run_cli
+from runtimes.errors import CliParser, doc_summary, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = CliParser(prog="python -m devices.android", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p = CliParser(prog="python -m devices.android", description=doc_summary(__doc__))
     p.add_argument("--tflite", type=Path, required=True, help="the project's .tflite (with its .meta.json)")
     p.add_argument("--benchmark-binary", type=Path, default=None, help="LiteRT benchmark_model for android_arm64")
     p.add_argument("--delegates", nargs="+", choices=DELEGATES, default=list(DELEGATES),

@@ -112,7 +112,11 @@ def runner_inputs(sig_name: str, sig: dict) -> list[tuple[str, list[int], str]]:
     if not entries:
         raise UserError(f"the .tflite metadata has no input order for signature {sig_name} (exported by an older "
                         "version); re-export it with python -m export.tflite")
-    return [(e["tensor"], list(e["shape"]), e["role"]) for e in entries]
+    try:
+        return [(str(e["tensor"]), [int(d) for d in e["shape"]], str(e["role"])) for e in entries]
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"the .tflite metadata's input order for signature {sig_name} is malformed; re-export it "
+                        "with python -m export.tflite") from None
 
 
 def run_commands(cfg: AndroidConfig, meta: dict, levels: list[float]) -> list[tuple[str, str, float, list[str]]]:

@@ -14,11 +14,11 @@ from pathlib import Path
 from devices.common import add_bench_args, bench_options, print_report
 from devices.ios.run import IosConfig, run_ios
 from runtimes.coreml import COMPUTE_UNITS
-from runtimes.errors import CliParser, run_cli
+from runtimes.errors import CliParser, doc_summary, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = CliParser(prog="python -m devices.ios", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p = CliParser(prog="python -m devices.ios", description=doc_summary(__doc__))
     p.add_argument("--mlpackage", type=Path, required=True, help="the project's .mlpackage (with its .meta.json)")
     p.add_argument("--compute-units", nargs="+", choices=tuple(COMPUTE_UNITS), default=list(COMPUTE_UNITS),
                    help="compute units to benchmark (default: all four)")

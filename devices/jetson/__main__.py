@@ -15,12 +15,12 @@ from pathlib import Path
 from devices.common import add_bench_args, bench_options, print_report
 from devices.jetson.run import JetsonConfig, run_jetson
 from runtimes.bench import positive_int
-from runtimes.errors import CliParser, run_cli
+from runtimes.errors import CliParser, doc_summary, run_cli
 from runtimes.trt_precision import PRECISIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = CliParser(prog="python -m devices.jetson", description=" ".join(__doc__.split("\n\n")[0].split()))
+    p = CliParser(prog="python -m devices.jetson", description=doc_summary(__doc__))
     p.add_argument("--onnx", type=Path, required=True, help="the project's ONNX (with its .meta.json)")
     p.add_argument("--precision", default="fp16", choices=PRECISIONS, help="engine precision (default fp16)")
     p.add_argument("--trtexec", action="store_true", help="build (and also time) the engine with trtexec")

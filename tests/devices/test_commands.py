@@ -124,6 +124,12 @@ def test_android_refuses_a_tflite_without_its_input_order(tmp_path, capsys):
     assert run_cli(android_main, ["--tflite", str(tfl), "--benchmark-binary", "bm", "--levels", "25", "--dry-run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no input order for signature s32x32" in err[0] and "re-export" in err[0]
+    broken = _sig(32, 32)
+    del broken["runner_inputs"][1]["shape"]
+    bad = fake_artifact(tmp_path, "bad.tflite", signatures={"s32x32": broken})
+    assert run_cli(android_main, ["--tflite", str(bad), "--benchmark-binary", "bm", "--levels", "25", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "input order for signature s32x32 is malformed" in err[0]
 
 
 def test_ios_dry_run(tmp_path, capsys):
