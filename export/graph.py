@@ -10,7 +10,8 @@ Three level modes (DESIGN §2), all with the level-to-strength map (a*level + b)
              (onnxruntime, `OnnxRunner(bind_level=True)`) folds them into the convs
     weights  the literal form: Mul(strength, W) feeds a conv whose weight is a runtime tensor
     fixed    the level baked into constant weights; the graph has no level input
-Affine level convs in folded mode are one constant conv with 2x outputs and a scalar mix.
+Affine level convs in folded mode are one constant conv with 2x outputs and a scalar mix; shift level convs
+(level-moved biases) a constant conv and a per-channel multiply-add.
 
 Usage:
     graph = build_graph(model, GraphSpec(mode="folded"))
@@ -167,7 +168,9 @@ def _per_channel(s: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
 
 
 def _generated(conv: LevelConv2d, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The conv's weight and bias at strength s: s*W (+ B for the affine form)."""
+    """The conv's weight and bias at strength s: s*W (+ B for the affine form; W and b + s*c for shift)."""
+    if conv.form in ("plain", "shift"):
+        return conv.weight, conv.bias + s * conv.bias_level if conv.form == "shift" else conv.bias
     w, b = conv.weight * s, conv.bias * s
     if conv.form == "affine":
         w, b = w + conv.weight_b, b + conv.bias_b

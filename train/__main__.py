@@ -27,6 +27,9 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--form", choices=[f for f in FORMS if f != "plain"], help="level form (default: the preset's)")
     p.add_argument("--channels", type=int)
     p.add_argument("--blocks", type=int)
+    p.add_argument("--block-levels", type=int, choices=(1, 2),
+                   help="level convs per residual block: 2 (both) or 1 (the second only; the block then scales "
+                        "as the strength, not its square); default: the preset's")
     p.add_argument("--levels", nargs="+", type=str, help="training levels in the task's unit")
     p.add_argument("--baseline-level", type=str, help="train a dedicated plain model at this single level")
     b = p.add_mutually_exclusive_group()
@@ -44,6 +47,13 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--level-exact", type=float, default=0.0,
                    help="with --level-jitter: the fraction of each level's samples kept at the exact training "
                         "level (pins the end levels, which jitter draws from one side only; default 0)")
+    p.add_argument("--level-sampling", choices=("points", "strata"), default="points",
+                   help="points: the training levels (with --level-jitter around them); strata: continuous over the "
+                        "whole range, each level's samples uniform between the next level towards the neutral one "
+                        "(sigma 0 for the first) and it")
+    p.add_argument("--strength-offset", type=float, default=0.0,
+                   help="strength = OFFSET + (1 - OFFSET) * level / top level from one unit up (level 0 stays exact; "
+                        "default 0, the seed's map)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val", help="folder of validation images (centre crops)")
     p.add_argument("--val-every", type=int, default=1000)
@@ -74,10 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = TrainConfig(
         task=a.task, data=a.data, out=a.out, preset=a.preset, form=a.form, channels=a.channels, blocks=a.blocks,
+        block_levels=a.block_levels,
         levels=tuple(parse_level(x) for x in a.levels) if a.levels else None,
         baseline_level=parse_level(a.baseline_level) if a.baseline_level is not None else None,
         steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule, seed=a.seed,
         level_weighting=a.level_weighting, level_jitter=a.level_jitter, level_exact=a.level_exact,
+        level_sampling=a.level_sampling, strength_offset=a.strength_offset,
         val=a.val, val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
         amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", compile_mode=a.compile_mode,
         exclude=tuple(a.exclude), progress=not a.no_progress, init=a.init).check()

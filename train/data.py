@@ -73,6 +73,8 @@ class LevelBatches:
     rank: int = 0
     jitter: float = 0.0  # 0: the exact training levels (the seed's method); j > 0: see `sample_levels`
     exact: float = 0.0  # with jitter: the fraction of each level's samples kept at the exact level
+    strata: bool = False  # each level's samples uniform over (previous level, level]; the first from the neutral
+    neutral: float = 0.0  # the level meaning "no degradation" (the bottom of the first stratum)
 
     def sample_levels(self, rng: np.random.Generator) -> np.ndarray:
         """Per-sample levels (k*B,): each training level, or with `jitter` j a uniform draw from the
@@ -80,6 +82,8 @@ class LevelBatches:
         With `exact` p, the first round(p*B) samples of each level keep the exact level (the end levels
         are otherwise drawn from one side only, which leaves the network unpinned at the ends)."""
         base = np.repeat(np.asarray(self.levels, np.float64), self.batch)
+        if self.strata:
+            return self.sample_strata(rng)
         if self.jitter <= 0 or len(self.levels) < 2:
             return base.astype(np.float32)
         lv = np.sort(np.asarray(self.levels, np.float64))
@@ -92,6 +96,19 @@ class LevelBatches:
         keep = (np.arange(out.size) % self.batch) < round(self.exact * self.batch)
         out[keep] = base[keep]
         return out.astype(np.float32)
+
+    def sample_strata(self, rng: np.random.Generator) -> np.ndarray:
+        """Per-sample levels (k*B,) covering the whole range: the samples of the level i-th closest to the
+        neutral level are drawn uniformly between the (i-1)-th (the neutral level for the first) and it, so
+        sigma 15 35 55 75 trains sigma 0-75 continuously, a quarter of the samples in each stratum (JPEG
+        quality 10 30 50 80: quality 100-80, 80-50, ...)."""
+        levels = np.asarray(self.levels, np.float64)
+        dist = np.abs(levels - self.neutral)
+        ordered = np.sort(dist)
+        bottoms = np.concatenate([[0.0], ordered[:-1]])[np.searchsorted(ordered, dist)]
+        d = rng.uniform(np.repeat(bottoms, self.batch), np.repeat(dist, self.batch))
+        sign = np.repeat(np.sign(levels - self.neutral), self.batch)
+        return (self.neutral + sign * d).astype(np.float32)
 
     def crops(self, rng: np.random.Generator) -> np.ndarray:
         out = np.empty((self.batch, self.patch, self.patch, 3), np.uint8)
@@ -126,6 +143,3 @@ def add_noise_torch(clean_rep, sigmas, seed: int, rank: int, step: int):
     gen.manual_seed((seed * 1_000_003 + rank * 7_919 + step) % 2**63)
     noise = torch.randn(clean_rep.shape, generator=gen, device=clean_rep.device, dtype=clean_rep.dtype)
     return clean_rep + noise * (sigmas.reshape(-1, 1, 1, 1) / 255.0)
-
-    def __len__(self) -> int:  # an effectively unbounded stream, indexed by step
-        return 2**62

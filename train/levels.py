@@ -90,6 +90,15 @@ class LevelMap:
             cap = knots[-1][0]
         return replace(self, knots=knots, max_strength=cap)
 
+    def with_offset(self, offset: float) -> LevelMap:
+        """The map with a strength offset: 0 at the neutral level, then `offset + (1 - offset) * linear` from one
+        unit away from it (a steep ramp over that first unit keeps level 0 exact), 1 at the largest training level.
+        Expressed as a two-knot curve, so every exporter evaluates it as it does a calibrated map."""
+        if not 0.0 < offset < 1.0:
+            raise UserError(f"a strength offset must be in (0, 1), got {offset:g}")
+        u1 = abs(self.a)  # the linear value one unit from the neutral level
+        return self.calibrated(((u1, offset + (1.0 - offset) * u1), (1.0, 1.0)))
+
     def uncalibrated(self) -> LevelMap:
         """The plain linear map (saturated at the largest training level again, where a knot past it had moved
         the saturation)."""

@@ -31,7 +31,7 @@ from torch import nn
 from runtimes.errors import UserError
 from train.levels import LevelMap
 
-FORMS = ("linear", "affine", "plain")
+FORMS = ("linear", "affine", "shift", "plain")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class ModelConfig:
     residual: str = "global"
     in_channels: int = 3
     scale: int = 2
+    block_levels: int = 2  # level convs per residual block: 2 (both, the seed) or 1 (the second only)
 
     def __post_init__(self):
         if self.form not in FORMS:
@@ -54,6 +55,8 @@ class ModelConfig:
         if min(self.channels, self.in_channels) < 1 or self.blocks < 0 or self.tail_channels < 0:
             raise UserError(f"--channels must be >= 1 and --blocks >= 0, got channels {self.channels}, blocks "
                             f"{self.blocks} (in_channels {self.in_channels}, tail_channels {self.tail_channels})")
+        if self.block_levels not in (1, 2):
+            raise UserError(f"block_levels must be 1 or 2 (level convs per residual block), got {self.block_levels}")
         if self.scale not in (2, 4):
             raise UserError(f"scale must be 2 or 4 (the body's downsampling factor), got {self.scale}")
 
@@ -76,10 +79,12 @@ PRESETS: dict[str, ModelConfig] = {
 
 
 def preset_for_arch(arch: dict) -> str | None:
-    """The first preset that builds `arch` with at most its form, channels and blocks overridden (None: none does)."""
+    """The first preset that builds `arch` with at most its form, channels, blocks and block_levels overridden
+    (None: none does)."""
     for name in PRESETS:
         try:
-            cfg = preset(name, form=arch.get("form"), channels=arch.get("channels"), blocks=arch.get("blocks"))
+            cfg = preset(name, form=arch.get("form"), channels=arch.get("channels"), blocks=arch.get("blocks"),
+                         block_levels=arch.get("block_levels"))
         except UserError:
             continue
         if cfg.to_dict() == {**cfg.to_dict(), **arch}:
@@ -99,6 +104,8 @@ class LevelConv2d(nn.Module):
 
     linear: y = s * conv(x, W, b)            == conv(x, s*W) + s*b   (exact)
     affine: y = s * conv(x, A, a) + conv(x, B, b)
+    shift:  y = conv(x, W, b) + s * c        the affine form with A = 0 but its bias: the level moves the
+            biases only (what FFDNet's noise-level input channel does to its first conv), at no extra conv
     plain:  y = conv(x, W, b)                (level ignored)
     """
 
@@ -110,6 +117,8 @@ class LevelConv2d(nn.Module):
         if form == "affine":
             self.weight_b = nn.Parameter(torch.empty(cout, cin, k, k))
             self.bias_b = nn.Parameter(torch.zeros(cout))
+        if form == "shift":
+            self.bias_level = nn.Parameter(torch.zeros(cout))
         self.reset_parameters()
 
     def reset_parameters(self, gain: float = 1.0) -> None:
@@ -127,6 +136,9 @@ class LevelConv2d(nn.Module):
         s4 = s.reshape(-1, 1, 1, 1).to(x.dtype)
         if self.form == "linear":
             return F.conv2d(x, self.weight, self.bias, self.stride, self.padding) * s4
+        if self.form == "shift":
+            shift = s4 * self.bias_level.reshape(1, -1, 1, 1)
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding) + shift
         w = torch.cat([self.weight, self.weight_b])
         b = torch.cat([self.bias, self.bias_b])
         ya, yb = F.conv2d(x, w, b, self.stride, self.padding).chunk(2, dim=1)
@@ -134,11 +146,15 @@ class LevelConv2d(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """x + conv2(relu(conv1(x))), both level convs."""
+    """x + conv2(relu(conv1(x))): both level convs, or (`levels=1`) a plain conv1 and a level conv2.
 
-    def __init__(self, c: int, form: str):
+    With both convs linear the branch scales as s^2 (ReLU is positively homogeneous): at sigma 5 of 75 a
+    block carries 0.4 % of its sigma-75 weight. One level conv per block makes it scale as s.
+    """
+
+    def __init__(self, c: int, form: str, levels: int = 2):
         super().__init__()
-        self.conv1 = LevelConv2d(c, c, form)
+        self.conv1 = LevelConv2d(c, c, form if levels == 2 else "plain")
         self.conv2 = LevelConv2d(c, c, form)
         self.conv2.reset_parameters(gain=0.1)  # blocks start near identity: a stable deep residual trunk
 
@@ -157,7 +173,7 @@ class LevelNet(nn.Module):
         self.register_buffer("level_b", torch.tensor([level_map.b]), persistent=False)
         r = cfg.scale
         self.head = nn.Conv2d(cfg.in_channels, c, 2 * r - 1, stride=r, padding=r - 1)
-        self.body = nn.ModuleList(ResBlock(c, form) for _ in range(cfg.blocks))
+        self.body = nn.ModuleList(ResBlock(c, form, cfg.block_levels) for _ in range(cfg.blocks))
         self.conv_body = nn.Conv2d(c, c, 3, padding=1)
         self.shuffle = nn.PixelShuffle(r)
         tail_form = "plain" if cfg.residual == "none" or form == "plain" else "linear"

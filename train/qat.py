@@ -97,6 +97,10 @@ class QuantSim(nn.Module):
         if conv.form == "linear":  # relu(s * conv) == s * relu(conv) for s >= 0: the ReLU fuses into the conv
             y = self.q(name, F.relu(self._conv(conv, x)) if relu else self._conv(conv, x))
             return y * s4 if last else self.q(name + ".scaled", y * s4)
+        if conv.form == "shift":  # conv(x, W, b) + s*c: the level-moved bias added after the int8 conv
+            y = self._conv(conv, x) + s4 * conv.bias_level.reshape(1, -1, 1, 1)
+            y = y if last else self.q(name, y)
+            return F.relu(y) if relu else y
         w = torch.cat([conv.weight, conv.weight_b])
         b = torch.cat([conv.bias, conv.bias_b])
         ya, yb = self.q(name, F.conv2d(x, fake_quant_weight(w), b, conv.stride, conv.padding)).chunk(2, dim=1)
@@ -166,9 +170,10 @@ def qat_config(weights: str, **overrides):
         raise UserError(f"{path}: its architecture {arch} matches no preset, so it cannot be fine-tuned here")
     cfg = dict(task=meta.get("task"), preset=name,
                form=None if arch.get("form") == "plain" else arch.get("form"), channels=arch.get("channels"),
-               blocks=arch.get("blocks"), levels=levels,
+               blocks=arch.get("blocks"), block_levels=arch.get("block_levels"), levels=levels,
                baseline_level=baseline, level_jitter=float(tc.get("level_jitter", 0.0)),
-               level_exact=float(tc.get("level_exact", 0.0)),
+               level_exact=float(tc.get("level_exact", 0.0)), level_sampling=tc.get("level_sampling", "points"),
+               strength_offset=float(tc.get("strength_offset", 0.0)),
                level_weighting=tc.get("level_weighting", "strength"), init=str(path), qat=True)
     return TrainConfig(**{**cfg, **overrides})
 

@@ -44,6 +44,7 @@ class TrainConfig:
     form: str | None = None  # override the preset's form (linear / affine)
     channels: int | None = None
     blocks: int | None = None
+    block_levels: int | None = None  # override the preset's level convs per residual block (1 or 2)
     levels: tuple[float, ...] | None = None
     baseline_level: float | None = None
     steps: int | None = None
@@ -56,6 +57,10 @@ class TrainConfig:
     level_jitter: float = 0.0  # draw each sample's level around its training level (0: exact levels)
     level_exact: float = 0.0  # with jitter: the fraction of each level's samples kept at the exact level
     level_weighting: str = "strength"  # "strength": each level's L1 divided by its strength; "none": plain mean
+    # "points": the training levels (with jitter around them); "strata": continuous, each level's samples uniform
+    # between the next level towards the neutral one (the neutral level for the first) and it
+    level_sampling: str = "points"
+    strength_offset: float = 0.0  # strength = offset + (1 - offset) * linear for levels >= 1 unit (0: the seed's map)
     seed: int = 0
     val: str | None = None
     val_crop: int = 192
@@ -93,6 +98,12 @@ class TrainConfig:
             raise UserError("--level-exact must be a fraction in [0, 1]")
         if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
             raise UserError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
+        if self.level_sampling not in ("points", "strata"):
+            raise UserError(f"--level-sampling must be points or strata, got {self.level_sampling!r}")
+        if self.level_sampling == "strata" and self.level_jitter > 0:
+            raise UserError("--level-jitter applies to --level-sampling points; strata already cover the whole range")
+        if not 0.0 <= self.strength_offset < 1.0:
+            raise UserError(f"--strength-offset must be in [0, 1), got {self.strength_offset:g}")
         if self.level_exact > 0 and self.level_jitter == 0:
             raise UserError("--level-exact only applies with --level-jitter > 0 (without jitter every level is exact)")
         levels = [float(x) for x in self.levels or ()]
@@ -102,7 +113,8 @@ class TrainConfig:
 
     def model_config(self) -> ModelConfig:
         form = "plain" if self.baseline_level is not None else self.form
-        return preset(self.preset, form=form, channels=self.channels, blocks=self.blocks)
+        return preset(self.preset, form=form, channels=self.channels, blocks=self.blocks,
+                      block_levels=self.block_levels)
 
     def train_levels(self) -> tuple[float, ...]:
         if self.baseline_level is not None:
@@ -133,6 +145,8 @@ class Trainer:
         self.levels = cfg.train_levels() or make_level_map(cfg.task).train_levels
         lmap_levels = self.levels if cfg.baseline_level is None else None
         self.level_map = make_level_map(cfg.task, lmap_levels)
+        if cfg.strength_offset:
+            self.level_map = self.level_map.with_offset(cfg.strength_offset)
         for lv in self.levels:
             self.level_map.check(lv)
         init = self._read_init(cfg.init) if cfg.init and not resume else None
@@ -155,7 +169,8 @@ class Trainer:
         if resume:
             self._resume()
         self.batches = LevelBatches(images, cfg.task, self.levels, cfg.batch, cfg.patch, cfg.seed, self.rank,
-                                    jitter=cfg.level_jitter, exact=cfg.level_exact)
+                                    jitter=cfg.level_jitter, exact=cfg.level_exact,
+                                    strata=cfg.level_sampling == "strata", neutral=self.level_map.neutral)
         self.sim = self._quant_sim(images) if cfg.qat else None
         self.net = self._wrap(self.sim or self.model)
 
@@ -167,7 +182,7 @@ class Trainer:
         if meta.get("task") != self.cfg.task or init.cfg != self.cfg.model_config():
             raise UserError(f"{path} is a {meta.get('task')} model of another architecture than this run's; "
                             "start from a checkpoint of the same task and preset")
-        if init.level_map.knots:
+        if init.level_map.knots and not self.level_map.knots:
             raise UserError(f"{path} has a calibrated level map (train.calibrate); start from the weights it was "
                             "calibrated from, and calibrate again after training")
         if init.level_map.to_dict() != self.level_map.to_dict():

@@ -12,14 +12,21 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # the project root (not a package folder), for runs without an install
     sys.path.insert(0, str(REPO))
 
-def _save(path: Path, form: str = "linear", seed: int = 0) -> Path:
+def _save(path: Path, form: str = "linear", seed: int = 0, block_levels: int = 2, offset: float = 0.0) -> Path:
     torch = pytest.importorskip("torch")
     from train.checkpoint import save_checkpoint
     from train.levels import make_level_map
     from train.model import build_model, preset
 
     torch.manual_seed(seed)
-    model = build_model(preset("tiny", form=form), make_level_map("denoise"))
+    lmap = make_level_map("denoise")
+    lmap = lmap.with_offset(offset) if offset else lmap
+    model = build_model(preset("tiny", form=form, block_levels=block_levels), lmap)
+    if form == "shift":  # the level-moved biases start at zero: make them count
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("bias_level"):
+                    p.normal_(0.0, 0.5)
     return save_checkpoint(path, model, {"note": "random weights for tests"})
 
 
@@ -33,6 +40,13 @@ def tiny_ckpt(tmp_path_factory) -> Path:
 def affine_ckpt(tmp_path_factory) -> Path:
     """A tiny random-weight denoise checkpoint in the affine form."""
     return _save(tmp_path_factory.mktemp("ckpt") / "tinyaff.safetensors", form="affine", seed=1)
+
+
+@pytest.fixture(scope="session")
+def shift_ckpt(tmp_path_factory) -> Path:
+    """A tiny random-weight denoise checkpoint in the shift form, one level conv per block, an offset level map."""
+    return _save(tmp_path_factory.mktemp("ckpt") / "tinyshift.safetensors", form="shift", seed=2, block_levels=1,
+                 offset=0.4)
 
 
 @pytest.fixture(scope="session")

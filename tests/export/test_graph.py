@@ -1,4 +1,4 @@
-"""Export graph variants equal the reference network (folded, weights, fixed; linear and affine)."""
+"""Export graph variants equal the reference network (folded, weights, fixed; linear, affine and shift)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from runtimes.errors import UserError  # noqa: E402
 from train.checkpoint import load_checkpoint  # noqa: E402
 
 
-@pytest.mark.parametrize("ckpt_name", ["tiny_ckpt", "affine_ckpt"])
-@pytest.mark.parametrize("level", [0.0, 35.0, 75.0])
+@pytest.mark.parametrize("ckpt_name", ["tiny_ckpt", "affine_ckpt", "shift_ckpt"])
+@pytest.mark.parametrize("level", [0.0, 0.5, 5.0, 35.0, 75.0])
 def test_modes_match_reference(request, ckpt_name, level):
     model, _ = load_checkpoint(request.getfixturevalue(ckpt_name))
     x = torch.rand(2, 3, 21, 34)

@@ -1,0 +1,107 @@
+"""The low-strength fixes: the shift form, one level conv per block, the strength offset and strata sampling."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+
+from runtimes.errors import UserError  # noqa: E402
+from train.data import LevelBatches  # noqa: E402
+from train.levels import make_level_map  # noqa: E402
+from train.model import LevelConv2d, ResBlock, build_model, preset  # noqa: E402
+
+
+def test_shift_algebra():
+    """Shift: conv(x, W, b + s*c) == conv(x, W, b) + s*c, per sample."""
+    torch.manual_seed(0)
+    conv = LevelConv2d(4, 6, "shift").double()
+    with torch.no_grad():
+        conv.bias.normal_()
+        conv.bias_level.normal_()
+    x = torch.randn(3, 4, 9, 11, dtype=torch.float64)
+    s = torch.tensor([0.0, 0.4, 1.0], dtype=torch.float64)
+    want = torch.cat([F.conv2d(x[i : i + 1], conv.weight, conv.bias + s[i] * conv.bias_level, padding=1)
+                      for i in range(3)])
+    torch.testing.assert_close(conv(x, s), want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("levels,power", [(2, 2), (1, 1)])
+def test_block_branch_scales_as_a_power_of_the_strength(levels, power):
+    """Without biases a linear block's branch is s^2 * g(x) with both convs level-scaled, s * g(x) with one."""
+    torch.manual_seed(1)
+    block = ResBlock(5, "linear", levels).double()
+    x = torch.randn(1, 5, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        for p in block.parameters():
+            p.normal_() if p.dim() > 1 else p.zero_()
+        one = block(x, torch.tensor([1.0], dtype=torch.float64)) - x
+        small = block(x, torch.tensor([0.1], dtype=torch.float64)) - x
+    torch.testing.assert_close(small, one * 0.1**power, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("form,block_levels", [("shift", 2), ("shift", 1), ("linear", 1), ("affine", 1)])
+@pytest.mark.parametrize("task", ["denoise", "dejpeg", "sr"])
+def test_level_zero_is_identity(form, block_levels, task):
+    torch.manual_seed(2)
+    lmap = make_level_map(task)
+    model = build_model(preset("tiny", form=form, block_levels=block_levels), lmap.with_offset(0.3)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_()
+    x = torch.rand(2, 3, 17, 22)
+    assert torch.equal(model(x, torch.tensor([lmap.neutral])), x)
+    assert not torch.allclose(model(x, torch.tensor([lmap.train_levels[-1]])), x)
+
+
+def test_bad_block_levels_refused():
+    with pytest.raises(UserError, match="block_levels must be 1 or 2"):
+        preset("tiny", block_levels=3)
+
+
+def test_strength_offset_map():
+    lmap = make_level_map("denoise").with_offset(0.5)
+    assert lmap.strength(0.0) == 0.0
+    assert lmap.strength(5.0) == pytest.approx(0.5 + 0.5 * 5 / 75)
+    assert lmap.strength(75.0) == pytest.approx(1.0)
+    assert lmap.strength(90.0) == pytest.approx(1.0)  # still saturated at the top training level
+    assert 0.0 < lmap.strength(0.5) < lmap.strength(1.0)  # a steep ramp over the first unit, not a jump
+    assert lmap.level(lmap.strength(40.0)) == pytest.approx(40.0)
+    q = make_level_map("dejpeg").with_offset(0.5)
+    assert q.strength(100.0) == 0.0 and q.strength(99.0) > 0.5 and q.strength(10.0) == pytest.approx(1.0)
+    for bad in (0.0, 1.0, -0.2):
+        with pytest.raises(UserError, match="strength offset"):
+            make_level_map("denoise").with_offset(bad)
+
+
+def test_model_strength_matches_the_offset_map():
+    lmap = make_level_map("denoise").with_offset(0.4)
+    model = build_model(preset("tiny"), lmap)
+    levels = [0.0, 0.3, 1.0, 5.0, 25.0, 75.0, 90.0]
+    got = model.strength(torch.tensor(levels)).tolist()
+    assert got == pytest.approx([lmap.strength(v) for v in levels], abs=1e-6)
+
+
+@pytest.mark.parametrize("task,levels,neutral,strata", [
+    ("denoise", (15, 35, 55, 75), 0.0, [(0, 15), (15, 35), (35, 55), (55, 75)]),
+    ("denoise", (75, 15), 0.0, [(15, 75), (0, 15)]),
+    ("dejpeg", (10, 30, 50, 80), 100.0, [(10, 30), (30, 50), (50, 80), (80, 100)]),
+])
+def test_strata_cover_the_range(task, levels, neutral, strata):
+    img = np.zeros((40, 40, 3), np.uint8)
+    ds = LevelBatches([img], task, levels, batch=200, patch=8, strata=True, neutral=neutral)
+    drawn = ds.sample_levels(np.random.default_rng(0)).reshape(len(levels), 200)
+    for row, (lo, hi) in zip(drawn, strata, strict=True):
+        assert row.min() >= lo and row.max() <= hi
+        assert row.max() - row.min() > 0.8 * (hi - lo)  # spread over the stratum, not a point
+    again = ds.sample_levels(np.random.default_rng(0)).reshape(len(levels), 200)
+    assert np.array_equal(drawn, again)
+
+
+def test_strata_and_jitter_are_exclusive(tmp_path):
+    from train.trainer import TrainConfig
+
+    with pytest.raises(UserError, match="strata already cover"):
+        TrainConfig(task="denoise", data="x", out=str(tmp_path), level_sampling="strata", level_jitter=0.5).check()
+    with pytest.raises(UserError, match="strength-offset"):
+        TrainConfig(task="denoise", data="x", out=str(tmp_path), strength_offset=1.5).check()
