@@ -220,6 +220,30 @@ class LevelNet(nn.Module):
         return x + y if self.cfg.residual == "global" else y
 
 
+def convert_weights(src: LevelNet, cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """`src`'s weights as a state dict for an architecture that differs from it only in `form` or `block_levels`.
+
+    Every tensor both share is copied; the level-only tensors the target adds (affine B, shift biases) start at
+    zero. From linear to affine that is the same network at every strength (A = W, B = 0); from linear to shift or
+    to one level conv per block it is the same network at strength 1 (the largest training level), which the
+    fine-tuning then carries to the other levels.
+    """
+    if replace(src.cfg, form=cfg.form, block_levels=cfg.block_levels) != cfg:
+        raise UserError(f"cannot start a {cfg.to_dict()} network from a {src.cfg.to_dict()} checkpoint: only the "
+                        "form and the level convs per block may differ")
+    target = LevelNet(cfg, src.level_map).state_dict()
+    have = src.state_dict()
+    out = {}
+    for name, t in target.items():
+        if name in have and have[name].shape == t.shape:
+            out[name] = have[name].detach().clone()
+        elif name.endswith(("weight_b", "bias_b", "bias_level")):
+            out[name] = torch.zeros_like(t)
+        else:
+            raise UserError(f"cannot convert the checkpoint: no tensor for {name}")
+    return out
+
+
 def build_model(cfg: ModelConfig, level_map: LevelMap) -> LevelNet:
     """Construct a randomly initialised `LevelNet`."""
     return LevelNet(cfg, level_map)

@@ -165,7 +165,7 @@ class Trainer:
         self.step, self.total, self.best, self.history = 0, cfg.steps, -1.0, []
         self.elapsed, self.qat_ranges = 0.0, None
         if init is not None:
-            self.model.load_state_dict(init.state_dict())
+            self.model.load_state_dict(init)
         if resume:
             self._resume()
         self.batches = LevelBatches(images, cfg.task, self.levels, cfg.batch, cfg.patch, cfg.seed, self.rank,
@@ -174,21 +174,29 @@ class Trainer:
         self.sim = self._quant_sim(images) if cfg.qat else None
         self.net = self._wrap(self.sim or self.model)
 
-    def _read_init(self, path: str):
-        """The start checkpoint's network; it must have this run's task, architecture and level map."""
+    def _read_init(self, path: str) -> dict:
+        """The start checkpoint's weights for this run's network: the same task and level map, and the same
+        architecture up to the form and the level convs per block (`train.model.convert_weights`)."""
         from train.checkpoint import load_checkpoint
+        from train.model import convert_weights
 
         init, meta = load_checkpoint(path)
-        if meta.get("task") != self.cfg.task or init.cfg != self.cfg.model_config():
-            raise UserError(f"{path} is a {meta.get('task')} model of another architecture than this run's; "
-                            "start from a checkpoint of the same task and preset")
+        target = self.cfg.model_config()
+        if meta.get("task") != self.cfg.task:
+            raise UserError(f"{path} is a {meta.get('task')} model; start from a checkpoint of task {self.cfg.task}")
         if init.level_map.knots and not self.level_map.knots:
             raise UserError(f"{path} has a calibrated level map (train.calibrate); start from the weights it was "
                             "calibrated from, and calibrate again after training")
         if init.level_map.to_dict() != self.level_map.to_dict():
             raise UserError(f"{path} was trained at levels {init.level_map.train_levels}, this run at "
                             f"{self.level_map.train_levels}; use the same levels")
-        return init
+        if init.cfg == target:
+            return init.state_dict()
+        try:
+            return convert_weights(init, target)
+        except UserError:
+            raise UserError(f"{path} is a {meta.get('task')} model of another architecture than this run's; "
+                            "start from a checkpoint of the same preset (its form may differ)") from None
 
     def _quant_sim(self, images):
         """The int8 simulation around the model; its activation ranges are calibrated once (kept on resume)."""

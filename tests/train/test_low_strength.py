@@ -105,3 +105,27 @@ def test_strata_and_jitter_are_exclusive(tmp_path):
         TrainConfig(task="denoise", data="x", out=str(tmp_path), level_sampling="strata", level_jitter=0.5).check()
     with pytest.raises(UserError, match="strength-offset"):
         TrainConfig(task="denoise", data="x", out=str(tmp_path), strength_offset=1.5).check()
+
+
+@pytest.mark.parametrize("form,block_levels,exact_at", [
+    ("affine", 2, (0.0, 5.0, 40.0, 75.0)), ("shift", 2, (0.0, 75.0)), ("linear", 1, (0.0, 75.0)),
+    ("shift", 1, (0.0, 75.0))])
+def test_convert_weights_from_linear(form, block_levels, exact_at):
+    """Linear -> affine is the same network at every level; -> shift or one level conv per block at the top one."""
+    from train.model import convert_weights
+
+    torch.manual_seed(3)
+    lmap = make_level_map("denoise")
+    src = build_model(preset("tiny"), lmap).eval()
+    with torch.no_grad():
+        for p in src.parameters():
+            p.normal_(0.0, 0.3)
+    cfg = preset("tiny", form=form, block_levels=block_levels)
+    dst = build_model(cfg, lmap).eval()
+    dst.load_state_dict(convert_weights(src, cfg))
+    x = torch.rand(1, 3, 16, 20)
+    with torch.no_grad():
+        for lv in exact_at:
+            torch.testing.assert_close(dst(x, torch.tensor([lv])), src(x, torch.tensor([lv])), rtol=0, atol=1e-6)
+    with pytest.raises(UserError, match="only the form"):
+        convert_weights(src, preset("tiny", form=form, channels=16))
