@@ -85,6 +85,16 @@ def test_op_outside_a_table_is_refused():
     assert graph_problems(_relu_model(), resolve_target("10"), smaller)
 
 
+def test_fp16_clamp_as_min_max():  # the fp16 graph of a calibrated level map clamps with Min/Max
+    lo, hi = (numpy_helper.from_array(np.array([v], np.float16), n) for v, n in ((0.0, "lo"), (1.0, "hi")))
+    nodes = [helper.make_node("Cast", ["image"], ["h"], to=TensorProto.FLOAT16),
+             helper.make_node("Max", ["h", "lo"], ["a"]), helper.make_node("Min", ["a", "hi"], ["b"]),
+             helper.make_node("Cast", ["b"], ["restored"], to=F)]
+    proto = _model(nodes, [_image()], [_out()], [lo, hi])
+    for key in TABLES:
+        assert _problems(proto, key) == [], key
+
+
 def test_opset_ceiling_per_version():
     proto = _relu_model(opset=18)
     assert "parses opsets up to 17" in _problems(proto, "8.5")[0]
