@@ -2,8 +2,9 @@
 
 Opset. torch 2.13's dynamo exporter builds opset 18 and, asked for 17 (`opset_version=17`), hands the
 model to onnx's C version converter, which bumps the opset import but keeps Split's opset-18
-`num_outputs` attribute: measured on the affine and shift presets, the result fails onnx's checker and
-onnxruntime refuses to load it ("Unrecognized attribute: num_outputs for operator Split"). The legacy
+`num_outputs` attribute: measured on denoise-fast-affine and sr-mobile (their folded graphs split a conv's
+output), the result fails onnx's checker and onnxruntime refuses to load it ("Unrecognized attribute:
+num_outputs for operator Split"). The legacy
 exporter (`dynamo=False`) writes opset 17 but a different graph (Constant, Gather, Unsqueeze, Cast, Div
 nodes for the same shapes) from a deprecated code path. So the graph is exported at 18 as for every
 other format and lowered here: every node whose operator changed in opset 18 is rewritten to its
