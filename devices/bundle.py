@@ -23,6 +23,7 @@ from pathlib import Path
 from runtimes.bench import parse_size
 from runtimes.errors import CliParser, UserError, doc_summary, run_cli
 from runtimes.images import ensure_writable_dir
+from runtimes.trt_targets import JETPACK, resolve_target
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = ("jetson", "android", "ios")
@@ -54,6 +55,8 @@ class BundleConfig:
         tflite_sizes: the TFLite signatures (fixed sizes) for android.
         validate: validate each export against the PyTorch reference.
         calibration: folder of calibration images for the calibrated precisions (int8, and a16w8 for android).
+        trt_version: the Jetson's TensorRT (8.5, 8.6, 10, 11); None: from `jetpack`, else 10.
+        jetpack: the Jetson's JetPack release (5, 6.0, 6.1, 6.2), an alternative to trt_version.
     """
 
     weights: str
@@ -63,6 +66,8 @@ class BundleConfig:
     tflite_sizes: tuple[tuple[int, int], ...] = ((256, 256), (720, 1280))
     validate: bool = True
     calibration: Path | None = None
+    trt_version: str | None = None
+    jetpack: str | None = None
 
 
 def module_file(name: str) -> Path:
@@ -129,7 +134,7 @@ def export_artifact(target: str, cfg: BundleConfig, models: Path):
     if target == "jetson":
         from export.tensorrt import TensorRTConfig, export_tensorrt
 
-        return export_tensorrt(TensorRTConfig(common))
+        return export_tensorrt(TensorRTConfig(common, target_version=cfg.trt_version, jetpack=cfg.jetpack))
     if target == "android":
         from export.tflite import TFLiteConfig, export_tflite
 
@@ -252,10 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration", type=Path, default=None,
                    help="folder of calibration images for --precision int8 (jetson, android) or a16w8 (android)")
     p.add_argument("--no-validate", action="store_true", help="skip validating the exports")
+    p.add_argument("--trt-version", default=None, help="jetson: the board's TensorRT (8.5, 8.6, 10, 11; default 10)")
+    p.add_argument("--jetpack", default=None, choices=tuple(JETPACK), help="jetson: the JetPack release instead")
     args = p.parse_args(argv)
+    resolve_target(args.trt_version, args.jetpack)  # a bad target fails before any export
     cfg = BundleConfig(weights=args.weights, out_dir=args.out, target=args.target, precision=args.precision,
                        tflite_sizes=tuple(args.tflite_sizes) if args.tflite_sizes else BundleConfig.tflite_sizes,
-                       validate=not args.no_validate, calibration=args.calibration)
+                       validate=not args.no_validate, calibration=args.calibration, trt_version=args.trt_version,
+                       jetpack=args.jetpack)
     for m in make_bundle(cfg):
         status = str(m["validation"])
         status = status if status.startswith("not validated") else f"validation {status}"

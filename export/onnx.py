@@ -84,7 +84,10 @@ def torch_graph(model, spec, precision: str):
 
 def onnx_model(model, spec, precision: str = "fp32", opset: int = OPSET, dynamic: bool = True,
                size: tuple[int, int, int] = (1, 64, 64)):
-    """Export the level graph to an in-memory `onnx.ModelProto` (inputs image[, level]; output restored)."""
+    """Export the level graph to an in-memory `onnx.ModelProto` (inputs image[, level]; output restored).
+
+    Opsets below 18 (TensorRT 8.x targets) are exported at 18 and lowered by `export.trt_onnx.lower_opset`.
+    """
     import torch
 
     from export.graph import sample_inputs
@@ -102,11 +105,15 @@ def onnx_model(model, spec, precision: str = "fp32", opset: int = OPSET, dynamic
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(graph, args, None, dynamo=True, opset_version=opset, dynamic_shapes=dyn,
-                                    input_names=names, output_names=["restored"], verbose=False)
+        program = torch.onnx.export(graph, args, None, dynamo=True, opset_version=max(opset, OPSET),
+                                    dynamic_shapes=dyn, input_names=names, output_names=["restored"], verbose=False)
     proto = program.model_proto
     if dynamic:
         name_dims(proto, spec.nhwc)
+    if opset < OPSET:  # the dynamo exporter's own down-conversion keeps opset-18 attributes: export.trt_onnx
+        from export.trt_onnx import lower_opset
+
+        proto = lower_opset(proto, opset)
     return proto
 
 

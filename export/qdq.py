@@ -2,6 +2,8 @@
 
 Symmetric int8 activations and per-channel symmetric weights (what TensorRT's explicit
 quantization expects); calibrated on --calibration images at the neutral and training levels.
+Conv biases stay float: TensorRT's DequantizeLinear takes INT8 only (onnx-tensorrt's operator table,
+every version), not the INT32 bias DequantizeLinear onnxruntime writes by default.
 Only Conv nodes are quantized, so the level arithmetic stays float.
 """
 
@@ -53,5 +55,6 @@ def quantize_qdq(proto, model, c):
                               op_types_to_quantize=["Conv"], per_channel=True,
                               activation_type=quant.QuantType.QInt8, weight_type=quant.QuantType.QInt8,
                               calibrate_method=quant.CalibrationMethod.Entropy,
-                              extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+                              extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                             "QuantizeBias": False})
         return onnx.load(str(dst))

@@ -1,18 +1,21 @@
-"""Export for TensorRT: a TensorRT-ready ONNX, a `trtexec` build script and, where TensorRT and a GPU
-are present, the engine (optimization profiles from --shapes, timing cache, optional refit).
+"""Export for TensorRT: an ONNX the targeted TensorRT parses, a `trtexec` build script and, where TensorRT and a
+GPU are present, the engine (optimization profiles from --shapes, timing cache, optional refit).
 
-Engines are tied to the GPU model and TensorRT version, so they are normally built on the target
-(e.g. a Jetson) with the written `build_engine.sh`. Precision handling: runtimes.trt_precision.
+The target (--trt-version 8.5|8.6|10|11 or --jetpack 5|6.0|6.1|6.2; default: the installed TensorRT, else 10)
+picks the ONNX opset (17 for 8.x, 18 otherwise; runtimes.trt_targets) and the precision path (builder
+flags + calibrator up to 10, strongly typed Q/DQ on 11; runtimes.trt_precision). Every export is checked
+statically against that version's ONNX-parser support table (runtimes.trt_check) and validated against
+the torch reference with onnxruntime. Engines are tied to the GPU model and TensorRT version, so they are
+normally built on the target (e.g. a Jetson) with the written `build_engine.sh`.
 
 Usage:
-    python -m export.tensorrt --weights denoise-mobile --precision fp16 \
+    python -m export.tensorrt --weights denoise-mobile --precision fp16 --trt-version 8.5 \
         --shapes 1x3x256x256:1x3x720x1280:1x3x1088x1920 -o out/
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +29,11 @@ from export.base import (
     summary_line,
     versions,
 )
+from export.trt_script import build_script, trtexec_command
 from runtimes.errors import CliParser, UserError, doc_summary, run_cli
 from runtimes.formats import get_format
 from runtimes.trt_precision import PRECISIONS, PrecisionPlan, plan_for
+from runtimes.trt_targets import JETPACK, TrtTarget, resolve_target, target_key
 
 DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 Shape = tuple[int, int, int, int]
@@ -41,7 +46,9 @@ class TensorRTConfig:
     Attributes:
         common: the shared exporter options.
         shapes: (min, opt, max) image shapes in the artifact's layout.
-        target_version: TensorRT version of the target when TensorRT is not installed here (default 10).
+        target_version: TensorRT version of the target (8.5, 8.6, 10, 11 or a full version); None: the
+            installed TensorRT, else the JetPack's, else 10.
+        jetpack: JetPack release of the target (5, 6.0, 6.1, 6.2), an alternative to target_version.
         refit: build a refittable engine (swap weights for another level without a rebuild).
         workspace_mib: builder workspace limit.
     """
@@ -49,6 +56,7 @@ class TensorRTConfig:
     common: ExportConfig
     shapes: tuple[Shape, Shape, Shape] = ((1, 3, 256, 256), (1, 3, 720, 1280), (1, 3, 1088, 1920))
     target_version: str | None = None
+    jetpack: str | None = None
     refit: bool = False
     workspace_mib: int = 2048
 
@@ -102,92 +110,112 @@ def _dims(shape: Shape) -> str:
     return "x".join(str(d) for d in shape)
 
 
-def trtexec_command(onnx_name: str, engine_name: str, shapes, plan: PrecisionPlan, refit: bool = False,
-                    workspace_mib: int = 2048, calib_cache: str | None = None) -> list[str]:
-    """The exact trtexec command line (level has the static shape [1] in the ONNX)."""
-    lo, opt, hi = shapes
-    cmd = ["trtexec", f"--onnx={onnx_name}", f"--saveEngine={engine_name}",
-           f"--minShapes=image:{_dims(lo)}", f"--optShapes=image:{_dims(opt)}", f"--maxShapes=image:{_dims(hi)}",
-           *plan.trtexec_flags, f"--memPoolSize=workspace:{workspace_mib}M",
-           f"--timingCacheFile={Path(engine_name).stem}.timing.cache"]
-    if plan.calibrator and calib_cache:
-        cmd.append(f"--calib={calib_cache}")
-    if refit:
-        cmd.append("--refit")
-    return cmd
-
-
-def build_script(cmd: list[str], plan: PrecisionPlan) -> str:
-    """A shell script that builds the engine on the target with trtexec."""
-    return "\n".join([
-        "#!/bin/sh",
-        "# Build the TensorRT engine ON THE TARGET (engines are tied to the GPU model and TensorRT version).",
-        f"# Written for TensorRT {plan.major}.x; precision in the ONNX: {plan.onnx_precision}.",
-        "# The level input has the static shape [1]; only the image needs an optimization profile.",
-        "set -e",
-        'cd "$(dirname "$0")"',
-        " ".join(shlex.quote(c) for c in cmd),
-        "",
-    ])
+def export_target(cfg: TensorRTConfig, installed: str | None) -> TrtTarget:
+    """The TensorRT the export is for: --trt-version, else --jetpack, else the installed one, else 10."""
+    version = cfg.target_version or (installed if cfg.jetpack is None else None)
+    return resolve_target(version, cfg.jetpack)
 
 
 def export_tensorrt(cfg: TensorRTConfig) -> ExportResult:
-    """Write the TensorRT-ready ONNX and the build script; build the engine where TensorRT and a GPU exist."""
-    from export.onnx import embed_metadata, save_proto, validate_onnx
-
+    """Write the ONNX for the target TensorRT and its build script; build the engine where that TensorRT and a GPU
+    exist."""
     c = cfg.common
     if cfg.workspace_mib < 1:
         raise UserError(f"--workspace-mib must be a whole number of MiB >= 1, got {cfg.workspace_mib}")
-    version = installed_version()
-    can_build = version is not None and gpu_present()
-    plan = plan_for(c.precision, version or cfg.target_version, engine_build=can_build and c.calibration is not None)
+    installed = installed_version()
+    target = export_target(cfg, installed)
+    same = installed is not None and target_key(installed) == target.key
+    can_build = same and gpu_present()
+    plan = plan_for(c.precision, installed if same else target.key,
+                    engine_build=can_build and c.calibration is not None)
     stem = _stem(c)
+    fmt = dataclasses.replace(get_format("tensorrt"), suffix=".onnx")
+    result = run_export(c, fmt, _builder(cfg, plan, target, installed, stem), _validator(c, plan),
+                        _embed_metadata, stem=stem)
+    result.notes.append(_engine_note(result, cfg, plan, target, installed, can_build, stem))
+    return result
+
+
+def _builder(cfg: TensorRTConfig, plan: PrecisionPlan, target: TrtTarget, installed: str | None, stem: str):
+    """The `build` step of run_export: the checked ONNX, the trtexec script and the metadata."""
+    from export.onnx import save_proto, written_opset
 
     def build(model, tmp: Path, meta: dict) -> list[Path]:
         meta["toolchain"] = versions("torch", "onnx", "onnxscript", "onnxruntime", "tensorrt")
-        proto = tensorrt_onnx(model, c, plan)
+        proto = tensorrt_onnx(model, cfg.common, plan, target)
         save_proto(proto, tmp)
         cmd = trtexec_command(tmp.name, f"{stem}.engine", cfg.shapes, plan, cfg.refit, cfg.workspace_mib,
                               calib_cache=f"{stem}.calib.cache")
         script = tmp.with_name(f"{stem}.build_engine.sh")
-        script.write_text(build_script(cmd, plan))
+        script.write_text(build_script(cmd, plan, target))
         script.chmod(0o755)
-        meta.update(artifact_format="tensorrt-onnx", onnx_precision=plan.onnx_precision,
-                    tensorrt={"target_major": plan.major, "installed": version, "shapes": [list(s) for s in cfg.shapes],
-                              "trtexec": cmd, "refit": cfg.refit, "strongly_typed": plan.strongly_typed})
+        from runtimes.trt_ops import table_for
+
+        meta.update(artifact_format="tensorrt-onnx", onnx_precision=plan.onnx_precision, opset=written_opset(proto),
+                    tensorrt={"target": target.label, "target_major": plan.major, "jetpack": target.jetpack or None,
+                              "installed": installed, "shapes": [list(s) for s in cfg.shapes], "trtexec": cmd,
+                              "refit": cfg.refit, "strongly_typed": plan.strongly_typed,
+                              "support_check": {"status": "passed", "table": table_for(target.key).source}})
         return [script]
+
+    return build
+
+
+def _validator(c: ExportConfig, plan: PrecisionPlan):
+    """The `validate` step: the ONNX on onnxruntime's CPU provider against the torch reference."""
+    from export.onnx import validate_onnx
 
     def validate(model, tmp: Path, meta: dict) -> dict:
         vmeta = dict(meta, precision="int8" if plan.onnx_precision == "int8-qdq" else meta["precision"])
         if plan.onnx_precision == "fp32" and c.precision != "fp32":
-            vmeta["precision"] = "fp32"  # TensorRT 10 lowers precision at build time; the ONNX itself is fp32
+            vmeta["precision"] = "fp32"  # weakly typed TensorRT lowers precision at build time; the ONNX is fp32
         result = validate_onnx(model, tmp, vmeta)
         result["runtime"] = "onnxruntime-cpu (the TensorRT-ready ONNX; the engine is validated where it is built)"
         return result
 
-    fmt = dataclasses.replace(get_format("tensorrt"), suffix=".onnx")
-    result = run_export(c, fmt, build, validate, embed_metadata, stem=stem)
+    return validate
+
+
+def _embed_metadata(path: Path, meta: dict) -> None:
+    from export.onnx import embed_metadata
+
+    embed_metadata(path, meta)
+
+
+def _engine_note(result: ExportResult, cfg: TensorRTConfig, plan: PrecisionPlan, target: TrtTarget,
+                 installed: str | None, can_build: bool, stem: str) -> str:
+    """Build the engine here when possible; otherwise say how to build it on the target."""
     if can_build:
         from export.trt_engine import build_engine
 
-        result.notes.append(build_engine(result.path, cfg, plan))
+        return build_engine(result.path, cfg, plan)
+    if installed is None:
+        why = "TensorRT is not installed here"
+    elif target_key(installed) != target.key:
+        why = f"TensorRT {installed} is installed here, the target is TensorRT {target.label}"
     else:
-        why = "TensorRT is not installed here" if version is None else "no NVIDIA GPU is visible here"
-        result.notes.append(f"engine not built ({why}): build it on the target with "
-                            f"sh {result.path.parent / (stem + '.build_engine.sh')}")
-    return result
+        why = "no NVIDIA GPU is visible here"
+    return (f"engine not built ({why}): build it on the target (TensorRT {target.label}) with "
+            f"sh {result.path.parent / (stem + '.build_engine.sh')}")
 
 
-def tensorrt_onnx(model, c: ExportConfig, plan: PrecisionPlan):
-    """The ONNX for the plan: fp32/fp16 from export.onnx, INT8 as Q/DQ (calibrated on --calibration images)."""
+def tensorrt_onnx(model, c: ExportConfig, plan: PrecisionPlan, target: TrtTarget):
+    """The ONNX for the target and plan (fp32/fp16 from export.onnx, INT8 as Q/DQ calibrated on --calibration
+    images), at the target's opset, uint8 cast at the boundary, checked against the target's support table."""
     from export.onnx import onnx_model
+    from export.trt_onnx import cast_at_io
+    from runtimes.trt_check import check_graph
 
     spec = graph_spec(c)
     if plan.onnx_precision != "int8-qdq":
-        return onnx_model(model, spec, plan.onnx_precision)
-    from export.qdq import quantize_qdq
+        proto = onnx_model(model, spec, plan.onnx_precision, opset=target.opset)
+    else:
+        from export.qdq import quantize_qdq
 
-    return quantize_qdq(onnx_model(model, spec, "fp32"), model, c)
+        proto = quantize_qdq(onnx_model(model, spec, "fp32", opset=target.opset), model, c)
+    proto = cast_at_io(proto)
+    check_graph(proto, target)
+    return proto
 
 
 def _stem(c: ExportConfig) -> str:
@@ -202,14 +230,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = CliParser(prog="python -m export.tensorrt", description=doc_summary(__doc__))
     add_common_args(parser, PRECISIONS, default_precision="fp16")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"MIN:OPT:MAX image shapes (default {DEFAULT_SHAPES})")
-    parser.add_argument("--target-version", default=None, help="TensorRT version on the target (default 10)")
+    parser.add_argument("--trt-version", "--target-version", dest="trt_version", default=None,
+                        help="TensorRT version on the target: 8.5, 8.6, 10 or 11 (a full version such as 8.5.2 also "
+                             "works; default: the installed TensorRT, else 10); picks the opset and precision path")
+    parser.add_argument("--jetpack", default=None, choices=tuple(JETPACK),
+                        help="JetPack release on the target instead of --trt-version: 5/5.1 (TensorRT 8.5), 6/6.0 "
+                             "(8.6), 6.1 or 6.2 (10.3)")
     parser.add_argument("--refit", action="store_true", help="build a refittable engine")
     parser.add_argument("--workspace-mib", type=positive_int, default=2048,
                         help="builder workspace limit in MiB (default 2048)")
     args = parser.parse_args(argv)
     common = common_config(args)
-    cfg = TensorRTConfig(common, shapes=parse_shapes(args.shapes, common.nhwc), target_version=args.target_version,
-                         refit=args.refit, workspace_mib=args.workspace_mib)
+    cfg = TensorRTConfig(common, shapes=parse_shapes(args.shapes, common.nhwc), target_version=args.trt_version,
+                         jetpack=args.jetpack, refit=args.refit, workspace_mib=args.workspace_mib)
     result = export_tensorrt(cfg)
     print(summary_line(result))
     for note in result.notes:

@@ -1,7 +1,8 @@
 """TensorRT precision handling in one version-aware place.
 
-TensorRT 10 takes weakly typed networks: FP16/INT8 are builder flags, INT8 via an entropy
-calibrator over calibration images (or explicit Q/DQ in the ONNX). TensorRT 11 is strongly typed:
+TensorRT 8.5, 8.6 and 10 take weakly typed networks: FP16/INT8 are builder flags, INT8 via an entropy
+calibrator over calibration images (or explicit Q/DQ in the ONNX); 8.x networks are created with the
+EXPLICIT_BATCH flag (the ONNX parser needs it; 10 has no implicit batch). TensorRT 11 is strongly typed:
 the precision lives in the ONNX (fp16 casts around an fp16 graph, INT8 as Q/DQ nodes) and the
 builder only honours it. `plan_for` returns everything the exporter's engine builder, its `trtexec`
 script and the on-device builder (devices/jetson) need. Torch-free, so it ships to devices.
@@ -47,7 +48,16 @@ def major_version(version: str | None) -> int:
     try:
         return int(str(version).split(".")[0])
     except ValueError:
-        raise UserError(f"cannot read a TensorRT version from {version!r}; give e.g. 10 or 10.3") from None
+        raise UserError(f"cannot read a TensorRT version from {version!r}; give e.g. 8.5, 10 or 10.3") from None
+
+
+def _check_supported(version: str | None, major: int) -> None:
+    """8.5, 8.6 and 10+ only (the versions runtimes.trt_targets knows)."""
+    if major >= 10:
+        return
+    from runtimes.trt_targets import target_key
+
+    target_key(str(version))  # raises the one-line error for 8.4, 9.x, ...
 
 
 def plan_for(precision: str, version: str | None = None, engine_build: bool = False) -> PrecisionPlan:
@@ -55,15 +65,15 @@ def plan_for(precision: str, version: str | None = None, engine_build: bool = Fa
 
     Args:
         precision: fp32, fp16 or int8.
-        version: TensorRT version string (installed or the target's); None assumes TensorRT 10.
+        version: TensorRT version string (installed or the target's: 8.5, 8.6, 10, 11, or a full version);
+            None assumes TensorRT 10.
         engine_build: True when building in Python with calibration images (TensorRT 10 INT8 then uses
             the entropy calibrator on an fp32 ONNX); the trtexec script always uses Q/DQ for INT8.
     """
     if precision not in PRECISIONS:
         raise UserError(f"TensorRT precision {precision!r} is not supported; choose one of {', '.join(PRECISIONS)}")
     major = major_version(version)
-    if major < 10:
-        raise UserError(f"TensorRT {major} is not supported; use TensorRT 10 or newer")
+    _check_supported(version, major)
     if major >= 11:  # strongly typed: precision comes from the ONNX
         onnx_p = {"fp32": "fp32", "fp16": "fp16", "int8": "int8-qdq"}[precision]
         return PrecisionPlan(precision, major, onnx_p, (), True, False, ("--stronglyTyped",))
@@ -97,6 +107,8 @@ def build_serialized_engine(trt, onnx_path, plan: PrecisionPlan, shapes, workspa
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.strongly_typed else 0
+    if plan.major < 10:  # TensorRT 8's ONNX parser needs an explicit-batch network
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes()):

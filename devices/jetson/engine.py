@@ -1,7 +1,7 @@
 """Build a TensorRT engine ON the Jetson from the project's ONNX, with TensorRT's Python API or trtexec.
 
-The precision rules are runtimes/trt_precision.py's (shared with the exporter): TensorRT 10 lowers an
-fp32 ONNX with the FP16 (and INT8) builder flags, INT8 needs the Q/DQ ONNX from
+The precision rules are runtimes/trt_precision.py's (shared with the exporter): TensorRT 8.5, 8.6 and 10
+lower an fp32 ONNX with the FP16 (and INT8) builder flags, INT8 needs the Q/DQ ONNX from
 `python -m export.tensorrt --precision int8`; TensorRT 11+ is strongly typed and takes the precision
 from the ONNX. The engine gets a `.meta.json` so the project's TensorRT runner reads it.
 
@@ -40,7 +40,7 @@ def precision_plan(precision: str, version: str | None, meta: dict) -> Precision
     if plan.strongly_typed and carried != plan.onnx_precision:
         raise UserError(f"TensorRT {plan.major} is strongly typed: the ONNX carries {carried}, not "
                         f"{plan.onnx_precision}; export it with python -m export.tensorrt --precision {precision} "
-                        f"--target-version {plan.major}")
+                        f"--trt-version {plan.major}")
     return plan
 
 

@@ -77,6 +77,12 @@ def level_file(cfg: JetsonConfig, level: float) -> Path:
     return cfg.bench.json_path.parent / f"{cfg.bench.json_path.stem}_level_{level:g}.bin"
 
 
+def report_files(cfg: JetsonConfig, size, level: float) -> tuple[Path, Path]:
+    """trtexec's --exportTimes and --exportProfile JSON for one (size, level), beside the report."""
+    base = cfg.bench.json_path.parent / f"{cfg.bench.json_path.stem}_trtexec_{size[0]}x{size[1]}_{level:g}"
+    return Path(f"{base}.times.json"), Path(f"{base}.profile.json")
+
+
 def _image_shape(meta: dict, size) -> tuple[int, ...]:
     h, w = size
     return (1, h, w, 3) if meta.get("layout") == "NHWC" else (1, 3, h, w)
@@ -106,7 +112,8 @@ def planned_commands(cfg: JetsonConfig, meta: dict, plan: PrecisionPlan, shapes,
             for lv in levels:
                 lines.append(shell_line(trtexec.bench_command(tool, engine, _image_shape(meta, size),
                                                               level_file(cfg, lv) if has_level else None,
-                                                              cfg.bench.eval.latency.runs)))
+                                                              cfg.bench.eval.latency.runs,
+                                                              reports=report_files(cfg, size, lv))))
     return lines
 
 
@@ -182,22 +189,40 @@ def _engine(cfg: JetsonConfig, meta: dict, plan: PrecisionPlan, shapes, trt, too
 
 
 def _trtexec_record(cfg: JetsonConfig, engine: Path, meta: dict, levels: list[float], tool: str) -> dict:
-    """trtexec's own timing of the engine, per (size, level), as a result record (no accuracy)."""
-    rows, version = [], None
+    """trtexec's own timing of the engine, per (size, level), as a result record (no accuracy): read from its
+    --exportTimes JSON, or from its text summary where the JSON is absent; top layers from --exportProfile."""
+    rows, layers, version = [], {}, None
     for size in cfg.bench.eval.sizes:
         for lv in levels:
             lf = None
             if meta.get("level_mode") != "fixed":
                 lf = level_file(cfg, lv)
                 np.array([lv], np.float32).tofile(lf)
-            text = run_tool(trtexec.bench_command(tool, engine, _image_shape(meta, size), lf,
-                                                  cfg.bench.eval.latency.runs), timeout=1800)
-            parsed = trtexec.parse_trtexec(text)
-            version = version or parsed.get("version")
-            stats = {**trtexec.latency_stats(parsed), "warmup": None, "n": cfg.bench.eval.latency.runs}
-            rows.append(tool_latency_row(size, lv, stats, "trtexec Latency (H2D + GPU compute + D2H)"))
+            row, top, found = _trtexec_row(cfg, engine, meta, tool, size, lv, lf)
+            rows.append(row)
+            version = version or found
+            if top:
+                layers[f"{size[0]}x{size[1]}@{lv:g}"] = top
     return tool_record(engine, meta, f"trtexec-{version or '?'}", f"device: trtexec {version or ''}".strip(),
-                       levels, rows)
+                       levels, rows, trtexec_top_layers=layers or None)
+
+
+def _trtexec_row(cfg: JetsonConfig, engine: Path, meta: dict, tool: str, size, lv: float, lf: Path | None):
+    """(latency row, top layers or None, trtexec version) of one timing run."""
+    times, profile = report_files(cfg, size, lv)
+    for stale in (times, profile):  # a JSON left from an earlier run must not stand in for this one
+        stale.unlink(missing_ok=True)
+    warmup_ms = 200
+    text = run_tool(trtexec.bench_command(tool, engine, _image_shape(meta, size), lf, cfg.bench.eval.latency.runs,
+                                          warmup_ms, reports=(times, profile)), timeout=1800)
+    parsed = trtexec.parse_trtexec(text)
+    stats = trtexec.parse_export_times(times, warmup_ms)
+    source = "trtexec --exportTimes latencyMs (H2D + GPU compute + D2H)"
+    if stats is None:
+        stats = {**trtexec.latency_stats(parsed), "n": cfg.bench.eval.latency.runs}
+        source = "trtexec Latency summary (H2D + GPU compute + D2H; no --exportTimes JSON)"
+    row = tool_latency_row(size, lv, {**stats, "warmup": None}, source)
+    return row, trtexec.parse_export_profile(profile), parsed.get("version")
 
 
 def _energy(summary: dict | None, records: list[dict]) -> dict | None:

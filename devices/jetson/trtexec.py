@@ -1,5 +1,10 @@
-"""trtexec: command lines (build an engine, time it per shape) and a parser of its performance summary.
+"""trtexec: command lines (build an engine, time it per shape), its timing JSON, and its text summary as a fallback.
 
+Timing runs pass `--exportTimes` (one JSON record per inference: h2dMs, computeMs, d2hMs, latencyMs, ...,
+warm-up inferences included; trtexec counts an inference as warm-up when its startComputeMs is below
+--warmUp) and `--exportProfile` with `--separateProfileRun` (per-layer averageMs/percentage from a separate
+run, so profiling does not slow the timed one); `parse_export_times` and `parse_export_profile` read them.
+Where the JSON is absent (an older trtexec, a failed write), the text summary is parsed instead:
 trtexec prints, after `=== Performance summary ===`, lines such as
 `[I] Throughput: 1173.2 qps` and
 `[I] Latency: min = 0.83 ms, max = 1.9 ms, mean = 0.85 ms, median = 0.84 ms, percentile(90%) = 0.86 ms, ...`
@@ -7,16 +12,18 @@ trtexec prints, after `=== Performance summary ===`, lines such as
 H2D + GPU compute + D2H, like the project's TensorRT runner, so it is the one reported.
 
 Usage:
-    summary = parse_trtexec(text)
-    row_stats = latency_stats(summary)           # keys of a bench latency entry
+    stats = parse_export_times(Path("t.times.json"), warmup_ms=200)   # None when the JSON is absent
+    stats = stats or latency_stats(parse_trtexec(text))                # keys of a bench latency entry
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from runtimes.errors import UserError
+from runtimes.trt_targets import version_from_code
 
 _METRIC = re.compile(r"\]?\s*(Latency|GPU Compute Time|H2D Latency|D2H Latency|Enqueue Time|Host Latency):\s*"
                      r"(min = .*)$")
@@ -54,13 +61,35 @@ def parse_trtexec(text: str) -> dict:
         elif (m := _BUILD.search(line)) is not None:
             out["build_s"] = float(m.group(1))
         elif (m := _VERSION.search(line)) is not None:
-            out["version"] = m.group(1) or out.get("version") or _from_code(int(m.group(2)))
+            out["version"] = m.group(1) or out.get("version") or version_from_code(int(m.group(2)))
     return out
 
 
-def _from_code(code: int) -> str:
-    """trtexec's banner code (100300) as a version string (10.3.0)."""
-    return f"{code // 10000}.{code // 100 % 100}.{code % 100}"
+def parse_export_times(path: Path, warmup_ms: float = 0.0) -> dict | None:
+    """trtexec's --exportTimes JSON as the keys of a bench latency entry (warm-up records dropped as trtexec does);
+    None when the file is absent, unreadable or holds no records (the caller then parses the text summary)."""
+    try:
+        records = json.loads(Path(path).read_text())
+        kept = [r for r in records if float(r.get("startComputeMs", 0.0)) >= warmup_ms] or records
+        lat = sorted(float(r["latencyMs"]) for r in kept)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if not lat:
+        return None
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731 - trtexec's nearest-rank percentile
+    return {"mean_ms": sum(lat) / len(lat), "min_ms": lat[0], "p50_ms": pick(0.5), "p90_ms": pick(0.9),
+            "p99_ms": pick(0.99), "max_ms": lat[-1], "n": len(lat)}
+
+
+def parse_export_profile(path: Path, top: int = 5) -> list[dict] | None:
+    """The `top` slowest layers of trtexec's --exportProfile JSON (name, average_ms, percent); None when absent."""
+    try:
+        rows = [r for r in json.loads(Path(path).read_text()) if "name" in r]
+        layers = [{"name": str(r["name"]), "average_ms": float(r["averageMs"]), "percent": float(r["percentage"])}
+                  for r in rows]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return sorted(layers, key=lambda r: -r["average_ms"])[:top] or None
 
 
 def _stat_name(name: str, pct: str) -> str:
@@ -91,14 +120,20 @@ def build_command(trtexec: str, onnx: Path, engine: Path, shapes, flags: tuple[s
         raise ValueError(f"trtexec needs {len(_SHAPES)} shapes (min, opt, max), got {len(shapes)}")
     profile = [f"--{name}Shapes=image:{_dims(s)}" for name, s in zip(_SHAPES, shapes)]
     return [trtexec, f"--onnx={onnx}", f"--saveEngine={engine}", *profile, *flags,
-            f"--memPoolSize=workspace:{workspace_mib}M", f"--timingCacheFile={engine.with_suffix('.timing.cache')}"]
+            f"--memPoolSize=workspace:{workspace_mib}", f"--timingCacheFile={engine.with_suffix('.timing.cache')}"]
 
 
-def bench_command(trtexec: str, engine: Path, shape, level_file: Path | None, runs: int, warmup_ms: int = 200
-                  ) -> list[str]:
-    """trtexec timing a built engine at one image shape (the level read from a raw float32 file)."""
+def bench_command(trtexec: str, engine: Path, shape, level_file: Path | None, runs: int, warmup_ms: int = 200,
+                  reports: tuple[Path, Path] | None = None) -> list[str]:
+    """trtexec timing a built engine at one image shape (the level read from a raw float32 file).
+
+    Args:
+        reports: (times JSON, profile JSON) to write with --exportTimes and --exportProfile, or None.
+    """
     cmd = [trtexec, f"--loadEngine={engine}", f"--shapes=image:{_dims(shape)}", f"--warmUp={warmup_ms}",
            f"--iterations={runs}", "--duration=0", f"--avgRuns={runs}"]
     if level_file is not None:
         cmd.append(f"--loadInputs=level:{level_file}")
+    if reports is not None:
+        cmd += [f"--exportTimes={reports[0]}", f"--exportProfile={reports[1]}", "--separateProfileRun"]
     return cmd

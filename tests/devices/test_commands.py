@@ -34,9 +34,19 @@ def test_trtexec_commands():
     cmd = trtexec.build_command("trtexec", Path("m/dn.onnx"), Path("o/dn.engine"), shapes, ("--fp16",), 1024)
     assert cmd == ["trtexec", "--onnx=m/dn.onnx", "--saveEngine=o/dn.engine", "--minShapes=image:1x3x256x256",
                    "--optShapes=image:1x3x720x1280", "--maxShapes=image:1x3x1088x1920", "--fp16",
-                   "--memPoolSize=workspace:1024M", "--timingCacheFile=o/dn.timing.cache"]
+                   "--memPoolSize=workspace:1024", "--timingCacheFile=o/dn.timing.cache"]
     run = trtexec.bench_command("trtexec", Path("dn.engine"), (1, 3, 720, 1280), Path("l25.bin"), 50)
     assert "--shapes=image:1x3x720x1280" in run and "--loadInputs=level:l25.bin" in run and "--iterations=50" in run
+    assert not any(c.startswith("--export") for c in run)
+    run = trtexec.bench_command("trtexec", Path("dn.engine"), (1, 3, 720, 1280), None, 50,
+                                reports=(Path("t.times.json"), Path("t.profile.json")))
+    assert run[-3:] == ["--exportTimes=t.times.json", "--exportProfile=t.profile.json", "--separateProfileRun"]
+
+
+def test_precision_plan_on_jetpack5():
+    assert eng.precision_plan("fp16", "8.5.2", {"onnx_precision": "fp32"}).trtexec_flags == ("--fp16",)
+    with pytest.raises(UserError, match="TensorRT 8.4"):
+        eng.precision_plan("fp16", "8.4.1", {"onnx_precision": "fp32"})
 
 
 def test_precision_plans():
@@ -49,8 +59,8 @@ def test_precision_plans():
     assert eng.precision_plan("fp16", "11.0", {"onnx_precision": "fp16"}).strongly_typed
     with pytest.raises(UserError, match="strongly typed"):
         eng.precision_plan("fp16", "11.0", onnx_meta)
-    with pytest.raises(UserError, match="TensorRT 8"):
-        eng.precision_plan("fp16", "8.6", onnx_meta)
+    with pytest.raises(UserError, match="TensorRT 9.2 is not supported"):
+        eng.precision_plan("fp16", "9.2", onnx_meta)
 
 
 def test_profile_shapes_cover_sizes_and_images():
@@ -148,3 +158,36 @@ def test_profiles():
     assert detect_profile("ios", "Apple M3 Pro").key == "mac-m3" and detect_profile("ios", None) is None
     with pytest.raises(UserError, match="orin-nx-16gb"):
         find_profile("jetson", "tx2")
+
+
+@pytest.mark.parametrize("write_json", [True, False])
+def test_trtexec_record_reads_the_json_else_the_text(tmp_path, monkeypatch, write_json):
+    from devices.common import BenchOptions
+    from devices.jetson import run as jrun
+    from runtimes.bench_eval import EvalConfig
+
+    text = ("&&&& RUNNING TensorRT.trtexec [TensorRT v8502] # trtexec\n[I] Latency: min = 9 ms, max = 9 ms, "
+            "mean = 9 ms, median = 9 ms, percentile(90%) = 9 ms, percentile(99%) = 9 ms\n&&&& PASSED\n")
+
+    def fake_run_tool(cmd, timeout=600.0, check=True):
+        args = dict(c.split("=", 1) for c in cmd if c.startswith("--export"))
+        if write_json:
+            Path(args["--exportTimes"]).write_text(json.dumps(
+                [{"startComputeMs": 0.0, "latencyMs": 50.0}] + [{"startComputeMs": 300.0, "latencyMs": 2.0}] * 4))
+            Path(args["--exportProfile"]).write_text('[{"count": 4}, {"name": "conv", "timeMs": 4.0, '
+                                                     '"averageMs": 1.0, "percentage": 100.0}]')
+        return text
+
+    monkeypatch.setattr(jrun, "run_tool", fake_run_tool)
+    cfg = jrun.JetsonConfig(onnx=tmp_path / "dn.onnx", trtexec=True,
+                            bench=BenchOptions(eval=EvalConfig(sizes=((64, 64),)), json_path=tmp_path / "b.json"))
+    meta = {"task": "denoise", "level_map": LEVEL_MAP, "level_mode": "folded", "precision": "fp16"}
+    rec = jrun._trtexec_record(cfg, tmp_path / "dn.engine", meta, [25.0], "trtexec")
+    row = rec["latency"][0]
+    assert rec["runner"] == "trtexec-8.5.2"
+    if write_json:
+        assert row["p50_ms"] == 2.0 and row["n"] == 4 and "--exportTimes" in row["source"]
+        assert rec["trtexec_top_layers"] == {"64x64@25": [{"name": "conv", "average_ms": 1.0, "percent": 100.0}]}
+    else:
+        assert row["p50_ms"] == 9.0 and "no --exportTimes JSON" in row["source"]
+        assert rec["trtexec_top_layers"] is None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from devices.android.benchmark_model import latency_stats as bm_latency
 from devices.android.benchmark_model import parse_benchmark_model
 from devices.jetson import system
 from devices.jetson.tegrastats import energy_per_frame_mj, parse_line, summarize
-from devices.jetson.trtexec import latency_stats, parse_trtexec
+from devices.jetson.trtexec import latency_stats, parse_export_profile, parse_export_times, parse_trtexec
 from runtimes.errors import UserError
 
 TRTEXEC = """\
@@ -71,6 +73,45 @@ def test_trtexec_summary():
     stats = latency_stats(s)
     assert stats == {"min_ms": 11.6416, "max_ms": 12.9853, "mean_ms": 11.8345, "p50_ms": 11.8101,
                      "p90_ms": 11.9602, "p99_ms": 12.6711}
+
+
+def _times_json(path, latencies, start=0.0, step=10.0):
+    """trtexec --exportTimes records (its keys, as sampleReporting.cpp writes them)."""
+    recs = []
+    for i, lat in enumerate(latencies):
+        t = start + i * step
+        recs.append({"startEnqMs": t, "endEnqMs": t + 0.1, "startH2dMs": t, "endH2dMs": t + 0.2,
+                     "startComputeMs": t + 0.2, "endComputeMs": t + lat - 0.2, "startD2hMs": t + lat - 0.2,
+                     "endD2hMs": t + lat, "h2dMs": 0.2, "computeMs": lat - 0.4, "d2hMs": 0.2, "latencyMs": lat,
+                     "endToEndMs": lat + 0.1})
+    path.write_text(json.dumps(recs))
+    return path
+
+
+def test_trtexec_export_times_json(tmp_path):
+    # 20 warm-up inferences start before 200 ms (dropped, as trtexec does), then 10 timed ones
+    path = _times_json(tmp_path / "t.times.json", [50.0] * 20 + [float(v) for v in range(1, 11)])
+    stats = parse_export_times(path, warmup_ms=200)
+    assert stats["n"] == 10 and stats["min_ms"] == 1.0 and stats["max_ms"] == 10.0
+    assert stats["mean_ms"] == pytest.approx(5.5) and stats["p50_ms"] == 6.0 and stats["p90_ms"] == 10.0
+    assert parse_export_times(tmp_path / "absent.json") is None  # the caller falls back to the text summary
+    (tmp_path / "bad.json").write_text("[{")
+    assert parse_export_times(tmp_path / "bad.json") is None and parse_export_times(_times_json(
+        tmp_path / "empty.json", [])) is None
+
+
+def test_trtexec_export_profile_json(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text('[\n  { "count" : 12 }\n, { "name" : "conv1", "timeMs" : 12.0, "averageMs" : 1.0, '
+                    '"percentage" : 20.0 }\n, { "name" : "conv2 + relu", "timeMs" : 48.0, "averageMs" : 4.0, '
+                    '"percentage" : 80.0 }\n]\n')
+    top = parse_export_profile(path)
+    assert [r["name"] for r in top] == ["conv2 + relu", "conv1"] and top[0]["percent"] == 80.0
+    assert parse_export_profile(tmp_path / "absent.json") is None
+
+
+def test_trtexec_tensorrt8_banner():
+    assert parse_trtexec("&&&& RUNNING TensorRT.trtexec [TensorRT v8502] # trtexec")["version"] == "8.5.2"
 
 
 def test_trtexec_failure_is_a_user_error():

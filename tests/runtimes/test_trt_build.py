@@ -72,7 +72,8 @@ def fake_trt(parse_ok=True, build_ok=True):
 
     trt = SimpleNamespace(
         Logger=Logger, Builder=make_builder, OnnxParser=Parser,
-        NetworkDefinitionCreationFlag=SimpleNamespace(STRONGLY_TYPED=5), MemoryPoolType=SimpleNamespace(WORKSPACE="ws"),
+        NetworkDefinitionCreationFlag=SimpleNamespace(EXPLICIT_BATCH=0, STRONGLY_TYPED=5),
+        MemoryPoolType=SimpleNamespace(WORKSPACE="ws"),
         BuilderFlag=SimpleNamespace(FP16="FP16", INT8="INT8", REFIT="REFIT"))
     return trt, log, builders
 
@@ -95,6 +96,15 @@ def test_fp16_build_on_tensorrt10_with_timing_cache(tmp_path):
     assert _calls(log, "config.set_memory_pool_limit")[0][1] == ("ws", 512 << 20)
     assert _calls(log, "create_optimization_profile.set_shape")[0][1] == ("image", *shapes)
     assert builders[0].config.int8_calibrator is None
+
+
+def test_tensorrt8_networks_are_explicit_batch(tmp_path):
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"x")
+    trt, log, _ = fake_trt()
+    build_serialized_engine(trt, onnx, plan_for("fp16", "8.5.2"), ((1, 3, 8, 8),) * 3)
+    assert _calls(log, "builder.create_network")[0][1] == (1 << 0,)
+    assert [c[1][0] for c in _calls(log, "config.set_flag")] == ["FP16"]
 
 
 def test_strongly_typed_and_calibrator(tmp_path):
