@@ -71,7 +71,7 @@ def _check_knots(knots, top: float, source: str) -> None:
         ok = isinstance(knot, list | tuple) and len(knot) == 2 and all(
             isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in knot)
         if not ok or not (knot[0] > prev[0] and knot[1] > prev[1]) or knot[0] > top + 1e-6 or knot[1] > 1e3:
-            _fail(source, f"calibration knot {knot!r} is not finite, increasing and inside the range")
+            _fail(source, f"level map calibration knot {knot!r} is not finite, increasing and inside the range")
         prev = (float(knot[0]), float(knot[1]))
 
 
