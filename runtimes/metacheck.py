@@ -33,7 +33,7 @@ def _number(d: dict, key: str, source: str, optional: bool = False) -> float | N
     value = d.get(key)
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         _fail(source, f"level map field {key!r} must be a finite number, got {value!r}")
     return float(value)
 
@@ -60,7 +60,7 @@ def check_level_map(d, source: str = "model") -> None:
     if cap is not None and not 0.0 < cap <= top + 1e-6:
         _fail(source, f"level map max_strength {cap:g} must be in (0, {top:g}]")
     for lv in d.get("train_levels") or ():
-        if isinstance(lv, bool) or not isinstance(lv, int | float) or not lo <= lv <= hi:
+        if isinstance(lv, bool) or not isinstance(lv, (int, float)) or not lo <= lv <= hi:
             _fail(source, f"training level {lv!r} is outside the level map range [{lo:g}, {hi:g}]")
     _check_knots(d.get("knots") or (), top, source)
 
@@ -68,8 +68,8 @@ def check_level_map(d, source: str = "model") -> None:
 def _check_knots(knots, top: float, source: str) -> None:
     prev = (0.0, 0.0)
     for knot in knots:
-        ok = isinstance(knot, list | tuple) and len(knot) == 2 and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in knot)
+        ok = isinstance(knot, (list, tuple)) and len(knot) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in knot)
         if not ok or not (knot[0] > prev[0] and knot[1] > prev[1]) or knot[0] > top + 1e-6 or knot[1] > 1e3:
             _fail(source, f"level map calibration knot {knot!r} is not finite, increasing and inside the range")
         prev = (float(knot[0]), float(knot[1]))

@@ -39,9 +39,9 @@ def _channel_axis_ok(shape, layout: str) -> bool:
     unless the other layout's channel axis is the one that holds 3)."""
     if len(shape) != 4:
         return False
-    is3 = [isinstance(v, int | np.integer) and int(v) == 3 for v in shape]
+    is3 = [isinstance(v, (int, np.integer)) and int(v) == 3 for v in shape]
     mine, other = (3, 1) if layout == "NHWC" else (1, 3)
-    fixed = isinstance(shape[mine], int | np.integer) and int(shape[mine]) > 0
+    fixed = isinstance(shape[mine], (int, np.integer)) and int(shape[mine]) > 0
     return is3[mine] or (not fixed and not is3[other])
 
 
