@@ -23,7 +23,7 @@ import numpy as np
 from runtimes.artifact import encode_image
 from runtimes.base import read_artifact_meta
 from runtimes.degrade import degrade, image_seed
-from runtimes.errors import UserError
+from runtimes.errors import UserError, number_text
 from runtimes.formats import FORMATS, Format, format_for_path
 from runtimes.images import list_images, read_uint8
 from runtimes.latency import LatencyConfig, PeakMemory, measure, time_call
@@ -117,7 +117,7 @@ def artifact_levels(meta: dict, requested: tuple[float, ...] | None) -> list[flo
     levels = list(requested) if requested else [neutral_level(lm), *lm.get("train_levels", [])]
     for lv in levels:
         if not float(lm["lo"]) <= lv <= float(lm["hi"]):
-            raise UserError(f"level {lv:.12g} is outside [{lm['lo']:g}, {lm['hi']:g}] {lm['unit']} "
+            raise UserError(f"level {number_text(lv)} is outside [{lm['lo']:g}, {lm['hi']:g}] {lm['unit']} "
                             f"for task {lm['task']}")
     return list(dict.fromkeys(float(x) for x in levels))
 

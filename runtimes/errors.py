@@ -92,6 +92,12 @@ def strict_int(text: str) -> int:
     return int(text)
 
 
+def number_text(x: float) -> str:
+    """A number as `:g` writes it, unless that rounds it (100.0000001 stays itself, not "100")."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
+
+
 class CliParser(argparse.ArgumentParser):
     """argparse with usage errors raised as `UserError`: one line naming the problem and `--help`.
 

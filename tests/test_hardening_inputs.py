@@ -105,7 +105,7 @@ def test_bombs_in_a_folder(files, module, template, size, capsys, tmp_path):  # 
     (folder / "ok.png").write_bytes(Path(files["img"]).read_bytes())
     png_bomb(folder / "zz_bomb.png", *size, rows=0)
     err = _check(module, template, {**files, "S": str(folder)}, capsys, tmp_path)
-    assert "zz_bomb.png" in err, err
+    assert "zz_bomb.png" in err and (size[0] == 14000 or "13000x13000" in err), err
 
 
 def _exif_block(orientation) -> bytes:

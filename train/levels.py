@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from runtimes.errors import UserError
+from runtimes.errors import UserError, number_text
 
 UNITS = {"denoise": "sigma", "dejpeg": "quality", "sr": "scale"}
 RANGES = {"denoise": (0.0, 255.0), "dejpeg": (1.0, 100.0), "sr": (1.0, 16.0)}
@@ -136,7 +136,7 @@ class LevelMap:
         if not isinstance(level, int | float) or math.isnan(level) or math.isinf(level):
             raise UserError(f"level must be a finite number in {self.unit} units, got {level!r}")
         if not self.lo <= level <= self.hi:
-            raise UserError(f"{self.unit} level {level:.12g} is outside [{self.lo:g}, {self.hi:g}] "
+            raise UserError(f"{self.unit} level {number_text(level)} is outside [{self.lo:g}, {self.hi:g}] "
                             f"for task {self.task}")
         return float(level)
 
