@@ -408,4 +408,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     with removed_if_left_empty(cfg.out):  # a run that fails before its first save leaves no empty folder
         trainer = Trainer(cfg, resume=resume)
         with interrupt.deferred_sigint():
-            return trainer.fit()
+            try:
+                return trainer.fit()
+            except Exception:  # a Ctrl-C that also stopped the data-loader workers fails the next fetch
+                trainer._stop_if_interrupted()
+                raise
