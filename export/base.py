@@ -343,6 +343,21 @@ def run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Callab
     Returns:
         The result, with the artifact renamed into place.
     """
+    import errno
+
+    from runtimes.images import removed_if_left_empty, write_error
+
+    with removed_if_left_empty(cfg.out_dir):  # a failed export leaves no empty output folder behind
+        try:
+            return _run_export(cfg, fmt, build, validate, embed, stem)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise write_error(cfg.out_dir, exc) from None
+            raise
+
+
+def _run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Callable | None,
+                embed: Callable | None, stem: str | None) -> ExportResult:
     from export.validate import failed, not_validated
 
     model, ckpt = load_model(cfg)

@@ -36,6 +36,7 @@ from export.base import (
 from export.tflite import parse_sizes
 from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.formats import get_format
+from runtimes.tiling import check_fixed_sizes
 
 PRECISIONS = ("fp16", "fp32")
 TARGETS = ("iOS16", "iOS17", "iOS18")
@@ -210,6 +211,7 @@ def export_coreml(cfg: CoreMLConfig) -> ExportResult:
     check_enumerated(cfg.enumerated)
 
     def build(model, tmp: Path, meta: dict) -> list[Path]:
+        check_fixed_sizes(cfg.enumerated or (), model.cfg.to_dict())
         meta["toolchain"] = versions("torch", "coremltools")
         ml = convert(model, cfg)
         info = structure(ml)

@@ -35,6 +35,7 @@ from export.base import (
 from export.tflite_quant import RANGE_TEXT, RANGES, quantize
 from runtimes.errors import CliParser, UserError, require, run_cli
 from runtimes.formats import get_format
+from runtimes.tiling import check_fixed_sizes
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8", "a16w8")
 DEFAULT_SIZES = ((720, 1280),)
@@ -192,6 +193,7 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
     ranges = "minmax" if c.precision == "a16w8" else cfg.ranges  # 16-bit grids need no clipping search
 
     def build(model, tmp: Path, meta: dict) -> list[Path]:
+        check_fixed_sizes(cfg.sizes, model.cfg.to_dict())
         meta["toolchain"] = versions("torch", "litert-torch", "ai-edge-quantizer", "ai-edge-litert")
         flat = convert_float(model, graph_spec(c, shuffle="deconv"), cfg.sizes)
         sig_io = signature_io(flat)

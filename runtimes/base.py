@@ -21,6 +21,7 @@ import numpy as np
 
 from runtimes.errors import UserError
 from runtimes.formats import meta_path
+from runtimes.metacheck import check_arch, check_level_map
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ def read_artifact_meta(artifact: str | Path) -> dict:
         meta = json.loads(mp.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"{mp} is not valid JSON ({exc}); re-export the model") from None
-    if "level_map" not in meta or "task" not in meta:
+    if not isinstance(meta, dict) or "level_map" not in meta or "task" not in meta:
         raise UserError(f"{mp} lacks the project's metadata (task, level_map); re-export the model")
+    check_level_map(meta["level_map"], str(mp))
+    check_arch(meta.get("arch"), str(mp))
     return meta

@@ -31,7 +31,7 @@ from pathlib import Path
 from runtimes.base import read_artifact_meta
 from runtimes.bench_eval import EvalConfig, ReferenceOutputs, artifact_levels, bench_artifact, load_images
 from runtimes.bench_report import SCHEMA, check_report_paths, flat_rows, markdown_table, write_reports
-from runtimes.errors import CliParser, UserError, require, run_cli
+from runtimes.errors import CliParser, UserError, require, run_cli, strict_float
 from runtimes.latency import LatencyConfig, machine_info
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ class BenchConfig:
 def parse_level(text: str) -> float:
     """argparse type: a finite number."""
     try:
-        value = float(text)
+        value = strict_float(text)
     except ValueError:
         raise UserError(f"level {text!r} is not a number; give levels in the model's unit, e.g. --levels 0 15 25 50"
                         ) from None

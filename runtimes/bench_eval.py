@@ -23,11 +23,11 @@ import numpy as np
 from runtimes.artifact import encode_image
 from runtimes.base import read_artifact_meta
 from runtimes.degrade import degrade, image_seed
-from runtimes.errors import UserError
+from runtimes.errors import UserError, number_text
 from runtimes.formats import FORMATS, Format, format_for_path
 from runtimes.images import list_images, read_uint8
 from runtimes.latency import LatencyConfig, PeakMemory, measure, time_call
-from runtimes.metrics import psnr, ssim
+from runtimes.metrics import MIN_SCORED_SIDE, psnr, scorable, ssim
 from runtimes.tiling import fixed_sizes, plan_tiles, restore
 
 
@@ -117,14 +117,20 @@ def artifact_levels(meta: dict, requested: tuple[float, ...] | None) -> list[flo
     levels = list(requested) if requested else [neutral_level(lm), *lm.get("train_levels", [])]
     for lv in levels:
         if not float(lm["lo"]) <= lv <= float(lm["hi"]):
-            raise UserError(f"level {lv:g} is outside [{lm['lo']:g}, {lm['hi']:g}] {lm['unit']} for task {lm['task']}")
+            raise UserError(f"level {number_text(lv)} is outside [{lm['lo']:g}, {lm['hi']:g}] {lm['unit']} "
+                            f"for task {lm['task']}")
     return list(dict.fromkeys(float(x) for x in levels))
 
 
 def load_images(folder: str | Path, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
-    """(file name, clean uint8 RGB) for the images of a folder, sorted by name."""
+    """(file name, clean uint8 RGB) for the images of a folder, sorted by name; an image too small to score is
+    skipped with a warning naming it, and a folder with none left is an error."""
     files = list_images(folder)[:limit]
-    return [(p.name, read_uint8(p)) for p in files]
+    images = scorable([(p.name, read_uint8(p)) for p in files])
+    if not images:
+        raise UserError(f"no image in {folder} is large enough to score (at least {MIN_SCORED_SIDE}x{MIN_SCORED_SIDE} "
+                        "px); add larger images")
+    return images
 
 
 def y_only(task: str) -> bool:

@@ -7,7 +7,9 @@ print its message on one line and exit with status 2, with no traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import warnings
 from collections.abc import Callable
 
 
@@ -72,15 +74,88 @@ def doc_summary(doc: str) -> str:
     return " ".join(doc.split("\n\n")[0].split())
 
 
+_FLOAT = re.compile(r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)", re.ASCII | re.IGNORECASE)
+_INT = re.compile(r"[+-]?\d+", re.ASCII)
+
+
+def strict_float(text: str) -> float:
+    """`float(text)` for plain ASCII decimal text only ("1_5", "١٥", " 15 " and "0x1p4" raise ValueError)."""
+    if not isinstance(text, str) or not _FLOAT.fullmatch(text):
+        raise ValueError(f"not a plain decimal number: {text!r}")
+    return float(text)
+
+
+def strict_int(text: str) -> int:
+    """`int(text)` for plain ASCII digits only ("1_5" and non-ASCII digits raise ValueError)."""
+    if not isinstance(text, str) or not _INT.fullmatch(text):
+        raise ValueError(f"not a plain whole number: {text!r}")
+    return int(text)
+
+
+def number_text(x: float) -> str:
+    """A number as `:g` writes it, unless that rounds it (100.0000001 stays itself, not "100")."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
+
+
 class CliParser(argparse.ArgumentParser):
-    """argparse with usage errors raised as `UserError`: one line naming the problem and `--help`."""
+    """argparse with usage errors raised as `UserError`: one line naming the problem and `--help`.
+
+    Numbers given to `type=float` / `type=int` options are parsed strictly (`strict_float`), and an option
+    that takes one value may be given once: a repeated `--level` is an error, not "the last one wins".
+    """
 
     def error(self, message: str):
         raise UserError(f"{message} (see {self.prog} --help)")
 
+    def _get_value(self, action, arg_string):
+        strict = {float: strict_float, int: strict_int}.get(action.type)
+        if strict is None:
+            return super()._get_value(action, arg_string)
+        try:
+            return strict(arg_string)
+        except ValueError:
+            self.error(f"argument {'/'.join(action.option_strings) or action.dest}: invalid {action.type.__name__} "
+                       f"value: {arg_string!r}")
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._refuse_repeats(sys.argv[1:] if args is None else list(args))
+        return super().parse_known_args(args, namespace)
+
+    def _refuse_repeats(self, args: list[str]) -> None:
+        """A `UserError` when an option that stores one value appears twice."""
+        seen: dict[int, str] = {}
+        for arg in args:
+            if arg == "--":
+                break
+            action = self._option_string_actions.get(arg.split("=", 1)[0]) if arg.startswith("-") else None
+            if not isinstance(action, argparse._StoreAction):
+                continue
+            if id(action) in seen:
+                self.error(f"{seen[id(action)]} is given twice; give it once")
+            seen[id(action)] = "/".join(action.option_strings)
+
+
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """`warnings.formatwarning` for the command lines: "warning: <message>" on one line, no source line."""
+    text = " ".join(str(message).split())
+    return f"warning: {text}\n"
+
 
 def run_cli(fn: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Run a CLI body, turning `UserError` into one line on stderr and exit status 2."""
+    """Run a CLI body, turning `UserError` into one line on stderr and exit status 2.
+
+    Warnings are printed on one line each meanwhile (`one_line_warning`); a `KeyboardInterrupt` exits 130
+    with its message (e.g. where the interrupted work was saved).
+    """
+    saved_format, warnings.formatwarning = warnings.formatwarning, one_line_warning
+    try:
+        return _run(fn, argv)
+    finally:
+        warnings.formatwarning = saved_format
+
+
+def _run(fn: Callable[[list[str] | None], int | None], argv: list[str] | None) -> int:
     try:
         code = fn(argv)
     except UserError as exc:
@@ -92,7 +167,7 @@ def run_cli(fn: Callable[[list[str] | None], int | None], argv: list[str] | None
             raise
         print(f"error: {MissingDependency(top, EXTRAS[top])}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
     return int(code or 0)

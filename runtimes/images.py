@@ -7,6 +7,7 @@ Usage:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -14,28 +15,37 @@ from pathlib import Path
 
 import numpy as np
 
+from runtimes.decoding import convert, exif_orientation, open_image, read_exif
 from runtimes.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
-def _open(path: Path):
-    from PIL import Image, ImageOps, UnidentifiedImageError
+TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+             7: "TRANSVERSE", 8: "ROTATE_90"}  # EXIF orientation -> Pillow transpose, as ImageOps.exif_transpose
 
-    if not path.is_file():
-        raise UserError(f"image not found: {path}")
-    try:
-        im = Image.open(path)
-        im.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UserError(f"cannot read image {path}: {exc}; give a PNG/JPEG/TIFF file Pillow can open") from None
-    return ImageOps.exif_transpose(im)
+
+def _open(path: Path, max_memory_mb: float | None = None):
+    from PIL import Image
+
+    im = open_image(path, max_memory_mb)
+    orientation = exif_orientation(read_exif(im))
+    return im.transpose(getattr(Image.Transpose, TRANSPOSE[orientation])) if orientation != 1 else im
+
+
+def finite_or_error(arr: np.ndarray, name: str) -> np.ndarray:
+    """`arr` unchanged when every value is finite; else a `UserError` naming the input (a float TIFF with NaN)."""
+    if not np.isfinite(arr).all():
+        raise UserError(f"input image {name} holds NaN or infinite pixel values (a float image); fix or re-save "
+                        "the input")
+    return arr
 
 
 def to_rgb_array(im, name: str = "image", quiet: bool = False) -> np.ndarray:
     """Convert a Pillow image to float32 RGB (H, W, 3) in [0, 1], saying when it converts.
 
-    16-bit images keep their precision; grey, RGBA, palette and CMYK images are converted to RGB.
+    16-bit images keep their precision; grey, RGBA, palette, CMYK, LAB and YCbCr images are converted to RGB
+    (alpha dropped); a float image with NaN or infinite values is refused.
     """
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -44,19 +54,22 @@ def to_rgb_array(im, name: str = "image", quiet: bool = False) -> np.ndarray:
         arr = np.clip(arr / peak, 0, 1).astype(np.float32)
         return np.repeat(arr[..., None], 3, axis=2)
     if mode == "F":
-        arr = np.clip(np.asarray(im, dtype=np.float32), 0, 1)
+        arr = np.clip(finite_or_error(np.asarray(im, dtype=np.float32), name), 0, 1)
         return np.repeat(arr[..., None], 3, axis=2)
     if mode != "RGB":
         if not quiet:
             warnings.warn(f"{name}: converted {mode} to RGB", stacklevel=2)
-        im = im.convert("RGB")
+        im = convert(im, "RGB", name)
     return np.asarray(im, dtype=np.float32) / 255.0
 
 
-def read_image(path: str | os.PathLike, quiet: bool = False) -> np.ndarray:
-    """Read an image file as float32 RGB (H, W, 3) in [0, 1]; EXIF orientation honoured."""
+def read_image(path: str | os.PathLike, quiet: bool = False, max_memory_mb: float | None = None) -> np.ndarray:
+    """Read an image file as float32 RGB (H, W, 3) in [0, 1]; EXIF orientation honoured.
+
+    The header is checked against `max_memory_mb` (the readers' default ceiling when None) before decoding.
+    """
     path = Path(path)
-    return to_rgb_array(_open(path), name=str(path), quiet=quiet)
+    return to_rgb_array(_open(path, max_memory_mb), name=str(path), quiet=quiet)
 
 
 def read_uint8(path: str | os.PathLike, quiet: bool = True) -> np.ndarray:
@@ -110,14 +123,50 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to a temporary name beside `path`, then rename over it."""
     path = check_output_file(path)
     ensure_writable_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    try:
+        _write_fd(fd, data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the permissions open() would
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from None
+        raise
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def write_error(path: str | os.PathLike, exc: OSError) -> UserError:
+    """The one-line error for a failed write (disk full, quota, read-only file system, permissions)."""
+    import errno
+
+    fix = ("free some space or choose another output path" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+           else "choose a writable output path")
+    return UserError(f"cannot write {path}: {exc.strerror or exc}; {fix} (nothing was replaced)")
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(folder: str | os.PathLike):
+    """On an error inside the block, remove `folder` and the parents it created when they were left empty."""
+    created, p = [], Path(folder).absolute()
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
+    try:
+        yield
+    except BaseException:
+        for d in created:  # deepest first; stops at the first folder that holds something
+            try:
+                d.rmdir()
+            except OSError:
+                break
         raise
 
 

@@ -9,6 +9,33 @@ from __future__ import annotations
 import numpy as np
 
 PSNR_CAP = 100.0
+MIN_SCORED_SIDE = 16  # after the even crop: SSIM's 11-px window, and an SR level's down-scaled copy stay defined
+
+
+def unscorable(img: np.ndarray) -> str | None:
+    """Why an image cannot be scored in a set (too small once cropped to even sides), or None when it can."""
+    h, w = even_crop(img).shape[:2]
+    if min(h, w) < MIN_SCORED_SIDE:
+        return (f"{img.shape[1]}x{img.shape[0]} px is under the {MIN_SCORED_SIDE}x{MIN_SCORED_SIDE} px a score needs "
+                "(after cropping to even sides)")
+    return None
+
+
+def scorable(named: list, name_of=lambda item: item[0], image_of=lambda item: item[1]) -> list:
+    """The items of an image set that can be scored; each one skipped is named in a warning.
+
+    Scores are per image, so leaving one out never changes the other images' numbers.
+    """
+    import warnings
+
+    kept = []
+    for item in named:
+        reason = unscorable(image_of(item))
+        if reason is None:
+            kept.append(item)
+        else:
+            warnings.warn(f"{name_of(item)}: skipped, {reason}", stacklevel=2)
+    return kept
 
 
 def even_crop(img: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes import artifact
+from runtimes import artifact, sidecar
 from runtimes.base import TensorSpec, read_artifact_meta
 from runtimes.errors import UserError, require
 
@@ -115,6 +115,7 @@ class OnnxRunner:
     def __enter__(self) -> OnnxRunner:
         if not self.bind_level:
             self._session = self._new_session(str(self.path))
+            sidecar.check_onnx_io(self._session, self.meta, self.path)
             return self
         onnx = require("onnx", "onnx")
         try:
@@ -125,7 +126,7 @@ class OnnxRunner:
             raise UserError(f"{self.path} has no 'level' input although its metadata says so; re-export it")
         # build one bound session now, so a graph onnxruntime cannot load fails here as it does unbound
         levels = self.meta.get("train_levels") or [1.0]
-        self._bound_session(np.float32(levels[-1]))
+        sidecar.check_onnx_io(self._bound_session(np.float32(levels[-1])), self.meta, self.path, level_bound=True)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -161,5 +162,8 @@ class OnnxRunner:
             session = self._bound_session(level[0])
         elif level is not None:
             feed["level"] = level
-        (out,) = session.run(["restored"], feed)
+        try:
+            (out,) = session.run(["restored"], feed)
+        except Exception as exc:  # onnxruntime's own error types (InvalidArgument, Fail, ...)
+            raise sidecar.runtime_error(self.path, "onnxruntime", exc) from None
         return {"restored": out}

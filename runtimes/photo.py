@@ -21,10 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
+from runtimes.decoding import (
+    ORIENTATION_TAG,
+    convert,
+    exif_orientation,
+    has_alpha,
+    icc_fits,
+    open_image,
+    quiet_decoders,
+    read_exif,
+)
 from runtimes.errors import UserError
-from runtimes.images import atomic_write_bytes, to_uint8
+from runtimes.images import atomic_write_bytes, finite_or_error, to_uint8
 
-ORIENTATION_TAG = 0x0112
 METADATA_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP")
 JPEG_SAVE = {"quality": 95}
 
@@ -65,27 +74,12 @@ def orient(arr: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(fn(arr)) if fn else arr
 
 
-def _open(path: Path):
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise UserError(f"image not found: {path}")
-    if path.stat().st_size == 0:
-        raise UserError(f"image file is empty: {path}")
-    try:
-        im = Image.open(path)
-        im.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"cannot read image {path}: {first}; give a PNG/JPEG/TIFF file Pillow can open") from None
-    return im
-
-
 def _colour16(path: Path) -> np.ndarray | None:
     """A 16-bit colour PNG/TIFF as RGB(A) uint16 via OpenCV, else None."""
     import cv2
 
-    dec = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    with quiet_decoders():
+        dec = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     if dec is None or dec.dtype != np.uint16 or dec.ndim != 3 or dec.shape[2] not in (3, 4):
         return None
     return cv2.cvtColor(dec, cv2.COLOR_BGRA2RGBA if dec.shape[2] == 4 else cv2.COLOR_BGR2RGB)
@@ -98,21 +92,20 @@ def _pixels(im, path: Path) -> tuple[np.ndarray, np.ndarray | None, bool, int]:
         grey = np.clip(np.asarray(im, np.float64), 0, 65535) / 65535.0
         return np.repeat(grey[..., None], 3, 2).astype(np.float32), None, True, 16
     if mode == "F":
-        grey = np.clip(np.asarray(im, np.float32), 0, 1)
+        grey = np.clip(finite_or_error(np.asarray(im, np.float32), str(path)), 0, 1)
         return np.repeat(grey[..., None], 3, 2), None, True, 16
     if mode in ("RGB", "RGBA") and im.format in ("PNG", "TIFF"):
         c16 = _colour16(path)
         if c16 is not None:
             alpha = c16[..., 3].copy() if c16.shape[2] == 4 else None
             return (c16[..., :3] / 65535.0).astype(np.float32), alpha, False, 16
+    alpha = has_alpha(im)
     if mode in ("1", "L", "LA", "La", "PA") or (mode == "P" and _palette_is_grey(im)):
-        has_alpha = mode in ("LA", "La", "PA") or "transparency" in im.info
-        arr = np.asarray(im.convert("LA" if has_alpha else "L"))
-        grey = (arr[..., 0] if has_alpha else arr).astype(np.float32) / 255.0
-        return np.repeat(grey[..., None], 3, 2), (arr[..., 1].copy() if has_alpha else None), True, 8
-    has_alpha = "A" in mode or "a" in mode or "transparency" in im.info
-    arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
-    return (arr[..., :3].astype(np.float32) / 255.0), (arr[..., 3].copy() if has_alpha else None), False, 8
+        arr = np.asarray(convert(im, "LA" if alpha else "L", path))
+        grey = (arr[..., 0] if alpha else arr).astype(np.float32) / 255.0
+        return np.repeat(grey[..., None], 3, 2), (arr[..., 1].copy() if alpha else None), True, 8
+    arr = np.asarray(convert(im, "RGBA" if alpha else "RGB", path))
+    return (arr[..., :3].astype(np.float32) / 255.0), (arr[..., 3].copy() if alpha else None), False, 8
 
 
 def _palette_is_grey(im) -> bool:
@@ -120,21 +113,35 @@ def _palette_is_grey(im) -> bool:
     return bool(np.array_equal(pal[..., 0], pal[..., 1]) and np.array_equal(pal[..., 1], pal[..., 2]))
 
 
-def read_photo(path: str | Path) -> Photo:
-    """Read an image file for restoration (see the module docstring); one-line errors for bad files."""
+def read_photo(path: str | Path, max_memory_mb: float | None = None) -> Photo:
+    """Read an image file for restoration (see the module docstring); one-line errors for bad files.
+
+    The header is checked against `max_memory_mb` (the readers' default ceiling when None) before decoding;
+    a malformed EXIF orientation is ignored; an ICC profile is kept only where it fits the output (RGB or grey).
+    """
     path = Path(path)
-    im = _open(path)
-    exif = im.getexif()
-    orientation = int(exif.get(ORIENTATION_TAG, 1) or 1)
+    im = open_image(path, max_memory_mb)
+    exif = read_exif(im)
+    orientation = exif_orientation(exif)
     if ORIENTATION_TAG in exif:
         exif[ORIENTATION_TAG] = 1
-    icc = im.info.get("icc_profile") if im.mode != "CMYK" else None  # a CMYK profile no longer fits RGB pixels
     rgb, alpha, grey, bits = _pixels(im, path)
     if rgb.size == 0:
         raise UserError(f"image {path} has no pixels")
+    icc = im.info.get("icc_profile")
     quant = getattr(im, "quantization", None) if im.format == "JPEG" else None
     return Photo(orient(rgb, orientation), None if alpha is None else orient(alpha, orientation), grey, bits,
-                 exif.tobytes() if len(exif) else None, icc or None, im.format or "", quant)
+                 _exif_bytes(exif), icc if icc_fits(icc, grey) else None, im.format or "", quant)
+
+
+def _exif_bytes(exif) -> bytes | None:
+    """The EXIF block to write back, or None (also when Pillow cannot serialise a malformed one)."""
+    if not len(exif):
+        return None
+    try:
+        return exif.tobytes()
+    except Exception:  # noqa: BLE001 - a malformed block Pillow reads but cannot write back is dropped
+        return None
 
 
 def output_format(path: str | Path) -> str:

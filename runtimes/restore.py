@@ -33,8 +33,9 @@ import numpy as np
 
 from runtimes.autolevel import estimate_sigma, quality_from_tables
 from runtimes.base import read_artifact_meta
-from runtimes.errors import CliParser, UserError, run_cli
+from runtimes.errors import CliParser, UserError, run_cli, strict_float
 from runtimes.formats import format_for_path
+from runtimes.metacheck import check_arch, check_level_map
 from runtimes.photo import Photo, output_format, read_photo, write_photo
 from runtimes.tiling import restore
 
@@ -56,6 +57,7 @@ class RestoreConfig:
         max_memory_mb: memory bound for image buffers, activations and weights, in MiB.
         threads: runtime threads (None: the runtime's default).
         input_upscaled: SR only: the image is already at the output size (no resize before the model).
+        overwrite: allow `out` to be the input image itself (replaced atomically once restored).
     """
 
     image: Path
@@ -65,6 +67,7 @@ class RestoreConfig:
     max_memory_mb: float = 1024.0
     threads: int | None = None
     input_upscaled: bool = False
+    overwrite: bool = False
 
 
 def shipped_weights_dir() -> Path | None:
@@ -92,6 +95,8 @@ def checkpoint_meta(path: Path) -> dict:
     except (KeyError, TypeError, ValueError, AttributeError):
         raise UserError(f"{path} has no levelres metadata (task, level_map); it was not written by this project's "
                         "trainer") from None
+    check_level_map(meta["level_map"], str(path))
+    check_arch(meta.get("arch"), str(path))
     return {"format": "torch", "task": meta["task"], "level_map": meta["level_map"], "arch": meta.get("arch"),
             "level_mode": "runtime", "layout": "NCHW", "sizes": None}
 
@@ -150,16 +155,16 @@ def resolve_level(text: str, meta: dict, photo: Photo) -> tuple[float, str]:
         value, how = auto_level(meta, photo)
         return min(hi, max(lo, value)), how
     try:
-        value = float(text)
+        value = strict_float(text.strip())
     except ValueError:
         raise UserError(f"--level must be a number ({unit}) or 'auto', got {text!r}") from None
     if not math.isfinite(value):
         raise UserError(f"--level must be a finite number ({unit}), got {text!r}")
     if not lo <= value <= hi:
-        raise UserError(f"--level {value:g} is outside the model's {unit} range [{lo:g}, {hi:g}]")
+        raise UserError(f"--level {text.strip()} is outside the model's {unit} range [{lo:g}, {hi:g}]")
     if meta.get("level_mode") == "fixed" and abs(value - float(meta["fixed_level"])) > 1e-6:
         raise UserError(f"this artifact is fixed at {unit} {float(meta['fixed_level']):g}; give that level")
-    return value, f"{unit} {value:g}"
+    return value, f"{unit} {value:.12g}"
 
 
 def tile_bytes_per_pixel(meta: dict) -> float:
@@ -237,6 +242,24 @@ def check_output(out: Path) -> None:
         raise UserError(f"cannot write {out}: {parent} is not a writable folder; choose a writable path")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    import os
+
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_an_input(out: Path, image: Path, model: Path, overwrite: bool) -> None:
+    """Refuse an output that is the model, or the input image (through any path or link) unless `overwrite`."""
+    if _same_file(out, model):
+        raise UserError(f"-o {out} is the model file itself; give another output path")
+    if _same_file(out, image) and not overwrite:
+        raise UserError(f"-o {out} is the input image itself and would replace it; give another -o, or "
+                        "--overwrite to replace the input")
+
+
 def restore_file(cfg: RestoreConfig) -> dict:
     """Restore `cfg.image` into `cfg.out`; returns a summary (level, how it was chosen, tiles, runner)."""
     from runtimes.bench import MAX_THREADS
@@ -247,11 +270,12 @@ def restore_file(cfg: RestoreConfig) -> dict:
     if not (math.isfinite(cfg.max_memory_mb) and 0 < cfg.max_memory_mb <= 2**24):
         raise UserError(f"--max-memory must be a number of MB in (0, {2**24}], got {cfg.max_memory_mb}")
     check_output(Path(cfg.out))
+    check_not_an_input(Path(cfg.out), Path(cfg.image), Path(cfg.model), cfg.overwrite)
     kind, path, meta = resolve_model(cfg.model)
     task = meta.get("task")
     if cfg.input_upscaled and task != "sr":
         raise UserError(f"--input-upscaled applies to SR models; {path} is a {task} model")
-    photo = read_photo(cfg.image)
+    photo = read_photo(cfg.image, cfg.max_memory_mb)  # checked against the bound from its header, then decoded
     level, how = resolve_level(cfg.level, meta, photo)
     if task == "sr" and not cfg.input_upscaled:
         photo = upscale_photo(photo, level, cfg.max_memory_mb)
@@ -281,8 +305,9 @@ def parse_args(argv: list[str] | None) -> RestoreConfig:
     p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's own)")
     p.add_argument("--input-upscaled", action="store_true",
                    help="SR: the image is already resized to the output size (default: resize it by the scale)")
+    p.add_argument("--overwrite", action="store_true", help="allow -o to be the input image itself (replaced)")
     a = p.parse_args(argv)
-    return RestoreConfig(a.image, a.model, a.level, a.out, a.max_memory, a.threads, a.input_upscaled)
+    return RestoreConfig(a.image, a.model, a.level, a.out, a.max_memory, a.threads, a.input_upscaled, a.overwrite)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes import artifact
+from runtimes import artifact, sidecar
 from runtimes.base import TensorSpec, read_artifact_meta
 from runtimes.errors import MissingDependency, UserError
 
@@ -72,7 +72,7 @@ class TFLiteRunner:
     def __init__(self, path: str | Path, threads: int | None = 2, xnnpack: bool = True, backend: str = "auto"):
         self.path = Path(path)
         self.meta = read_artifact_meta(self.path)
-        if not self.meta.get("signatures"):
+        if not self.meta.get("signatures") or not isinstance(self.meta["signatures"], dict):
             raise UserError(f"{self.path} metadata lists no signatures; re-export it with python -m export.tflite")
         self.threads, self.xnnpack, self.backend = threads, xnnpack, backend
         self.name = "tflite-" + ("xnnpack" if xnnpack else "builtin")
@@ -97,6 +97,13 @@ class TFLiteRunner:
         except (ValueError, RuntimeError, SystemError, ImportError) as exc:
             self._interp = None
             raise UserError(f"cannot load {self.path} with {used}: {str(exc).splitlines()[0]}; re-export it") from None
+        try:
+            sidecar.check_tflite_signatures(self._interp, self.meta, self.path)
+        except (ValueError, RuntimeError, KeyError) as exc:
+            raise sidecar.runtime_error(self.path, used, exc) from None
+        except UserError:
+            self._interp = None
+            raise
         self.name = f"{used}-{'xnnpack' if self.xnnpack else 'builtin'}"
         return self
 
@@ -140,5 +147,8 @@ class TFLiteRunner:
             feed = {sig["inputs"]["image"]: image[i:i + 1]}
             if level is not None:
                 feed[sig["inputs"]["level"]] = level
-            outs.append(runner(**feed)[sig["outputs"]["restored"]])
+            try:
+                outs.append(runner(**feed)[sig["outputs"]["restored"]])
+            except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+                raise sidecar.runtime_error(self.path, "LiteRT", exc) from None
         return {"restored": np.concatenate(outs, axis=0)}

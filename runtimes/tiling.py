@@ -63,6 +63,30 @@ def grid_of(meta: dict) -> int:
         return 2
 
 
+def receptive_field(arch: dict) -> int:
+    """The network's receptive field in input pixels (one side), from its architecture metadata.
+
+    The (2r-1)-tap stride-r head, then 2 * blocks + 2 3x3 convs at 1/r resolution (the blocks, the body conv,
+    and the upsampling or last conv), then two 3x3 convs at full resolution where there is a tail.
+    """
+    r, blocks, tail = int(arch.get("scale", 2)), int(arch.get("blocks", 0)), int(arch.get("tail_channels", 0))
+    return (2 * r - 1) + 2 * (2 * blocks + 2) * r + (4 if tail else 0)
+
+
+def check_fixed_sizes(sizes, arch: dict) -> None:
+    """A `UserError` for an export size the runtimes cannot use: off the network's pixel grid (its stride), or
+    smaller than its receptive field (every tile would be mostly border: a visible grid)."""
+    grid, field_px = max(1, int(arch.get("scale", 2))), receptive_field(arch)
+    for h, w in sizes:
+        if h % grid or w % grid:
+            raise UserError(f"size {h}x{w} is not on the network's {grid}-pixel grid (its stride); use multiples "
+                            f"of {grid}, e.g. {_up(h, grid)}x{_up(w, grid)}")
+        if min(h, w) < field_px:
+            side = _up(field_px, grid)
+            raise UserError(f"size {h}x{w} is smaller than the network's receptive field ({field_px} px); use "
+                            f"at least {side}x{side}")
+
+
 def _up(n: int, grid: int) -> int:
     return n + (-n) % grid
 

@@ -20,6 +20,7 @@ import torch
 
 from runtimes.errors import UserError
 from runtimes.images import atomic_write_bytes
+from runtimes.metacheck import check_arch
 from train.levels import LevelMap
 from train.model import LevelNet, ModelConfig, build_model
 
@@ -99,9 +100,13 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     path = resolve_weights(path)
     meta = read_meta(path)
     try:
-        model = build_model(ModelConfig.from_dict(meta["arch"]), LevelMap.from_dict(meta["level_map"]))
+        check_arch(meta["arch"], str(path))
+        level_map = LevelMap.from_dict(meta["level_map"])
+        model = build_model(ModelConfig.from_dict(meta["arch"]), level_map)
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{path}: its metadata does not describe a model ({type(exc).__name__}: {exc})") from None
+    except UserError as exc:  # an unusable level map or architecture: name the file
+        raise UserError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
     try:
         state = load_file(str(path), device="cpu")
         model.load_state_dict(state, strict=True)

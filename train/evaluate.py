@@ -21,7 +21,7 @@ import numpy as np
 from runtimes.degrade import degrade, image_seed
 from runtimes.errors import CliParser, UserError, run_cli
 from runtimes.images import atomic_write_bytes, check_output_file, json_bytes, list_images, read_uint8
-from runtimes.metrics import even_crop, psnr, ssim
+from runtimes.metrics import even_crop, psnr, ssim, unscorable
 from train.levels import parse_level
 
 Y_TASKS = ("dejpeg", "sr")
@@ -38,6 +38,9 @@ def load_eval_set(folder: str | Path, crop: int | None = None) -> list[EvalImage
     out = []
     for path in list_images(folder):
         img = even_crop(read_uint8(path))
+        if unscorable(img) is not None:
+            warnings.warn(f"{path.name}: skipped, {unscorable(img)}", stacklevel=2)
+            continue
         if crop:
             h, w = img.shape[:2]
             if min(h, w) < crop:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from runtimes.errors import UserError
+from runtimes.errors import UserError, number_text
 
 UNITS = {"denoise": "sigma", "dejpeg": "quality", "sr": "scale"}
 RANGES = {"denoise": (0.0, 255.0), "dejpeg": (1.0, 100.0), "sr": (1.0, 16.0)}
@@ -136,7 +136,8 @@ class LevelMap:
         if not isinstance(level, int | float) or math.isnan(level) or math.isinf(level):
             raise UserError(f"level must be a finite number in {self.unit} units, got {level!r}")
         if not self.lo <= level <= self.hi:
-            raise UserError(f"{self.unit} level {level:g} is outside [{self.lo:g}, {self.hi:g}] for task {self.task}")
+            raise UserError(f"{self.unit} level {number_text(level)} is outside [{self.lo:g}, {self.hi:g}] "
+                            f"for task {self.task}")
         return float(level)
 
     @property
@@ -173,13 +174,23 @@ class LevelMap:
         cap = d.get("max_strength", 1.0)  # maps written before the field saturate too
         m = cls(d["task"], d["unit"], float(d["a"]), float(d["b"]), float(d["lo"]), float(d["hi"]),
                 tuple(float(x) for x in d.get("train_levels", ())), None if cap is None else float(cap))
-        return m.calibrated(tuple(tuple(k) for k in d["knots"])) if d.get("knots") else m
+        m.validate()
+        return m.calibrated(tuple(tuple(k) for k in d["knots"])).validate() if d.get("knots") else m
+
+    def validate(self) -> LevelMap:
+        """This map, or a `UserError` when it is not a usable strength curve (`runtimes.metacheck`)."""
+        from runtimes.metacheck import check_level_map
+
+        check_level_map(self.to_dict(), "level map")
+        return self
 
 
 def parse_level(text: str) -> float:
     """argparse type: a finite, non-negative number."""
+    from runtimes.errors import strict_float
+
     try:
-        value = float(text)
+        value = strict_float(text)
     except ValueError:
         raise UserError(f"level {text!r} is not a number") from None
     if math.isnan(value) or math.isinf(value) or value < 0:

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from runtimes.errors import UserError
-from runtimes.images import atomic_write_bytes, ensure_writable_dir
+from runtimes.images import atomic_write_bytes, ensure_writable_dir, removed_if_left_empty
 from runtimes.latency import cpu_model
-from train import COMPILE_MODES
+from train import COMPILE_MODES, interrupt
 from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
 from train.data import LevelBatches, add_noise_torch, load_images
 from train.device import resolve_device
@@ -371,9 +371,16 @@ class Trainer:
             if self.step % 50 == 0 or self.step == self.total:
                 bar.set_postfix(loss=f"{float(loss):.4f}", lr=f"{lr_at(c, self.step, self.total):.2e}")
             self._periodic()
+            self._stop_if_interrupted()
         bar.close()
         self._finish()
         return self.out / "best.safetensors"
+
+    def _stop_if_interrupted(self) -> None:
+        """After a whole step, on a first Ctrl-C (`train.interrupt`): save the resumable state and stop."""
+        if interrupt.requested():
+            self.save()
+            raise KeyboardInterrupt(f"state saved at step {self.step} in {self.out}; continue with --resume")
 
     def _periodic(self) -> None:
         c = self.cfg
@@ -406,4 +413,11 @@ def seed_everything(seed: int) -> None:
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train (or resume) a run; returns the best checkpoint's path."""
     seed_everything(cfg.seed)
-    return Trainer(cfg, resume=resume).fit()
+    with removed_if_left_empty(cfg.out):  # a run that fails before its first save leaves no empty folder
+        trainer = Trainer(cfg, resume=resume)
+        with interrupt.deferred_sigint():
+            try:
+                return trainer.fit()
+            except Exception:  # a Ctrl-C that also stopped the data-loader workers fails the next fetch
+                trainer._stop_if_interrupted()
+                raise

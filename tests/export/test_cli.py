@@ -116,7 +116,7 @@ def test_validation_failure_leaves_nothing_unless_allowed(tiny_ckpt, tmp_path, c
     out = tmp_path / "o"
     _one_line_error(*_run(export_onnx_mod, ["--weights", str(tiny_ckpt), "-o", str(out)], capsys),
                     "validation failed")
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # a failed export leaves no empty output folder
     code = run_cli(export_onnx_mod.main, ["--weights", str(tiny_ckpt), "-o", str(out), "--allow-mismatch"])
     line = capsys.readouterr().out.strip()
     assert code == 0 and "validation failed" in line and line.startswith(str(out / "tiny-folded-fp32.onnx"))

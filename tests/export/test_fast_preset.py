@@ -46,7 +46,7 @@ def test_tflite_validates(fast_ckpt, calib_dir, tmp_path, precision):
 
     common = ExportConfig(str(fast_ckpt), tmp_path, precision=precision,
                           calibration=calib_dir if precision == "int8" else None)
-    result = export_tflite(TFLiteConfig(common, sizes=((32, 48),)))
+    result = export_tflite(TFLiteConfig(common, sizes=((56, 64),)))
     assert result.meta["validation"]["status"] == "passed", result.meta["validation"]
 
 

@@ -15,7 +15,8 @@ from runtimes.errors import UserError
 def fake_package(tmp_path):
     pkg = tmp_path / "dn.mlpackage"
     pkg.mkdir()
-    meta = {"format": "coreml", "task": "denoise", "level_map": {"a": 1 / 75, "b": 0}, "layout": "NCHW"}
+    meta = {"format": "coreml", "task": "denoise", "layout": "NCHW",
+            "level_map": {"task": "denoise", "unit": "sigma", "a": 1 / 75, "b": 0, "lo": 0, "hi": 255}}
     (tmp_path / "dn.mlpackage.meta.json").write_text(json.dumps(meta))
     return pkg
 

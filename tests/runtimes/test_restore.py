@@ -43,7 +43,8 @@ def fake_artifact(tmp_path, task="denoise", meta=True, lo=0.0, hi=255.0):
     path = tmp_path / f"{task}.onnx"
     path.write_bytes(b"not really onnx")
     if meta:
-        lm = {"task": task, "unit": "level", "a": 1.0, "b": 0.0, "lo": lo, "hi": hi}
+        a, b = {"denoise": (1 / 75, 0.0), "sr": (1 / 4, -1 / 4), "dejpeg": (-1 / 90, 100 / 90)}[task]
+        lm = {"task": task, "unit": "level", "a": a, "b": b, "lo": lo, "hi": hi}
         (tmp_path / f"{task}.onnx.meta.json").write_text(json.dumps({"task": task, "level_map": lm}))
     return path
 
