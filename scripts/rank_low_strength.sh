@@ -21,6 +21,9 @@ args() {  # the candidate's training options
     r5-affine-strata)   echo "--form affine --level-sampling strata" ;;
     r6-shift-strata)    echo "--form shift --level-sampling strata" ;;
     r7-shift-points)    echo "--form shift --level-jitter 0.5" ;;
+    r8-affine-floor)    echo "--form affine --level-sampling strata --weight-floor 5" ;;
+    r9-shift-floor)     echo "--form shift --level-sampling strata --weight-floor 5" ;;
+    r10-linear-floor)   echo "--form linear --level-sampling strata --weight-floor 5" ;;
     *) echo "unknown run $1" >&2; return 1 ;;
   esac
 }

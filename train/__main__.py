@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None):
                    help="points: the training levels (with --level-jitter around them); strata: continuous over the "
                         "whole range, each level's samples uniform between the next level towards the neutral one "
                         "(sigma 0 for the first) and it")
+    p.add_argument("--weight-floor", type=str, metavar="LEVEL",
+                   help="with --level-weighting strength: samples below this level are weighted as it (use with "
+                        "--level-sampling strata, whose first stratum reaches the neutral level; e.g. 5 for sigma)")
     p.add_argument("--strength-offset", type=float, default=0.0,
                    help="strength = OFFSET + (1 - OFFSET) * level / top level from one unit up (level 0 stays exact; "
                         "default 0, the seed's map)")
@@ -90,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule, seed=a.seed,
         level_weighting=a.level_weighting, level_jitter=a.level_jitter, level_exact=a.level_exact,
         level_sampling=a.level_sampling, strength_offset=a.strength_offset,
+        weight_floor=None if a.weight_floor is None else parse_level(a.weight_floor),
         val=a.val, val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
         amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", compile_mode=a.compile_mode,
         exclude=tuple(a.exclude), progress=not a.no_progress, init=a.init).check()

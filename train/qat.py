@@ -173,7 +173,7 @@ def qat_config(weights: str, **overrides):
                blocks=arch.get("blocks"), block_levels=arch.get("block_levels"), levels=levels,
                baseline_level=baseline, level_jitter=float(tc.get("level_jitter", 0.0)),
                level_exact=float(tc.get("level_exact", 0.0)), level_sampling=tc.get("level_sampling", "points"),
-               strength_offset=float(tc.get("strength_offset", 0.0)),
+               strength_offset=float(tc.get("strength_offset", 0.0)), weight_floor=tc.get("weight_floor"),
                level_weighting=tc.get("level_weighting", "strength"), init=str(path), qat=True)
     return TrainConfig(**{**cfg, **overrides})
 

@@ -60,6 +60,9 @@ class TrainConfig:
     # "points": the training levels (with jitter around them); "strata": continuous, each level's samples uniform
     # between the next level towards the neutral one (the neutral level for the first) and it
     level_sampling: str = "points"
+    # with "strength" weighting: levels below this one (user's unit) are weighted as it; None: no floor. Strata
+    # sampling down to the neutral level needs one: 1/strength is unbounded there (sigma 0.1 would weigh 750x sigma 75)
+    weight_floor: float | None = None
     strength_offset: float = 0.0  # strength = offset + (1 - offset) * linear for levels >= 1 unit (0: the seed's map)
     seed: int = 0
     val: str | None = None
@@ -102,6 +105,8 @@ class TrainConfig:
             raise UserError(f"--level-sampling must be points or strata, got {self.level_sampling!r}")
         if self.level_sampling == "strata" and self.level_jitter > 0:
             raise UserError("--level-jitter applies to --level-sampling points; strata already cover the whole range")
+        if self.weight_floor is not None and not 0.0 <= self.weight_floor < math.inf:
+            raise UserError(f"--weight-floor must be a finite level >= 0, got {self.weight_floor:g}")
         if not 0.0 <= self.strength_offset < 1.0:
             raise UserError(f"--strength-offset must be in [0, 1), got {self.strength_offset:g}")
         if self.level_exact > 0 and self.level_jitter == 0:
@@ -288,7 +293,8 @@ class Trainer:
         so every level pulls equally on the shared weights (the residual scales with the strength)."""
         per_sample = (out - target).abs().mean(dim=(1, 2, 3))
         if self.cfg.level_weighting == "strength" and self.model.cfg.form != "plain":
-            s = self.model.strength(levels).abs().clamp_min(1e-3)
+            floor = 1e-3 if self.cfg.weight_floor is None else max(1e-3, self.level_map.strength(self.cfg.weight_floor))
+            s = self.model.strength(levels).abs().clamp_min(floor)
             per_sample = per_sample / s * s.mean()
         return per_sample.mean()
 
