@@ -99,7 +99,8 @@ class LevelGraph(nn.Module):
         if spec.mode == "fixed":
             s = net.level_map.strength(spec.level)
             for name, conv in self._level_convs():
-                w, b = _generated(conv, torch.tensor(s))
+                sc = net.out_scale(torch.tensor(s)) if conv is net.conv_out else torch.tensor(s)
+                w, b = _generated(conv, sc)
                 self.baked[name + "_w"] = nn.Parameter(w.detach().clone(), requires_grad=False)
                 self.baked[name + "_b"] = nn.Parameter(b.detach().clone(), requires_grad=False)
         self._names = {id(conv): name for name, conv in self._level_convs()}
@@ -144,11 +145,12 @@ class LevelGraph(nn.Module):
         for block in net.body:
             y = self._block(block, y, s)
         y = net.conv_body(y) + feat
+        s_out = None if s is None else net.out_scale(s)
         if net.cfg.tail_channels:
             y = F.relu(self.shuffle(net.up(y)))
-            y = self._conv(net.conv_out, F.relu(net.conv_tail(y)), s)
+            y = self._conv(net.conv_out, F.relu(net.conv_tail(y)), s_out)
         else:
-            y = self.shuffle(self._conv(net.conv_out, y, s))
+            y = self.shuffle(self._conv(net.conv_out, y, s_out))
         y = y[..., :h, :w]
         out = x + y if self.residual else y
         if self.spec.io == "uint8":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rank the fixes for the low-strength collapse side by side at one equal, short budget (docs/results.md,
 # "The low-strength collapse"): the same `fast` topology, data, crops, optimiser and step count; only the level
-# form, the level convs per block, the strength map and the level sampling differ. Each run is then scored on
+# form, the level convs per block, the output conv's factor, the strength map and the level sampling differ. Each run is then scored on
 # Set14 (the selection set) and CBSD68 at sigma 0 5 15 25 50 75 (eval-<SET>.json in each run folder).
 #
 # Usage: [RUNS="r1-linear-points ..."] [STEPS=2000] scripts/rank_low_strength.sh DATA_ROOT OUT_DIR
@@ -24,6 +24,8 @@ args() {  # the candidate's training options
     r8-affine-floor)    echo "--form affine --level-sampling strata --weight-floor 5" ;;
     r9-shift-floor)     echo "--form shift --level-sampling strata --weight-floor 5" ;;
     r10-linear-floor)   echo "--form linear --level-sampling strata --weight-floor 5" ;;
+    r11-shift-gate)     echo "--form shift --out-gate unit --level-sampling strata --weight-floor 5" ;;
+    r12-affine-gate)    echo "--form affine --out-gate unit --level-sampling strata --weight-floor 5" ;;
     *) echo "unknown run $1" >&2; return 1 ;;
   esac
 }

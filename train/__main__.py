@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--block-levels", type=int, choices=(1, 2),
                    help="level convs per residual block: 2 (both) or 1 (the second only; the block then scales "
                         "as the strength, not its square); default: the preset's")
+    p.add_argument("--out-gate", choices=("strength", "unit"),
+                   help="the output conv's factor: the strength (the seed) or unit: min(1, level / one unit), which "
+                        "keeps level 0 exact without asking the body for a 1/strength gain at low levels")
     p.add_argument("--levels", nargs="+", type=str, help="training levels in the task's unit")
     p.add_argument("--baseline-level", type=str, help="train a dedicated plain model at this single level")
     b = p.add_mutually_exclusive_group()
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = TrainConfig(
         task=a.task, data=a.data, out=a.out, preset=a.preset, form=a.form, channels=a.channels, blocks=a.blocks,
-        block_levels=a.block_levels,
+        block_levels=a.block_levels, out_gate=a.out_gate,
         levels=tuple(parse_level(x) for x in a.levels) if a.levels else None,
         baseline_level=parse_level(a.baseline_level) if a.baseline_level is not None else None,
         steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule, seed=a.seed,

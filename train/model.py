@@ -46,6 +46,9 @@ class ModelConfig:
     in_channels: int = 3
     scale: int = 2
     block_levels: int = 2  # level convs per residual block: 2 (both, the seed) or 1 (the second only)
+    # the output conv's factor: "strength" (s, the seed) or "unit" (min(1, s / s1), s1 the strength one level unit
+    # from the neutral level: 0 at level 0, exact; 1 from sigma 1 up, so the body need not grow a 1/s gain)
+    out_gate: str = "strength"
 
     def __post_init__(self):
         if self.form not in FORMS:
@@ -57,6 +60,8 @@ class ModelConfig:
                             f"{self.blocks} (in_channels {self.in_channels}, tail_channels {self.tail_channels})")
         if self.block_levels not in (1, 2):
             raise UserError(f"block_levels must be 1 or 2 (level convs per residual block), got {self.block_levels}")
+        if self.out_gate not in ("strength", "unit"):
+            raise UserError(f"out_gate must be strength or unit, got {self.out_gate!r}")
         if self.scale not in (2, 4):
             raise UserError(f"scale must be 2 or 4 (the body's downsampling factor), got {self.scale}")
 
@@ -84,7 +89,7 @@ def preset_for_arch(arch: dict) -> str | None:
     for name in PRESETS:
         try:
             cfg = preset(name, form=arch.get("form"), channels=arch.get("channels"), blocks=arch.get("blocks"),
-                         block_levels=arch.get("block_levels"))
+                         block_levels=arch.get("block_levels"), out_gate=arch.get("out_gate"))
         except UserError:
             continue
         if cfg.to_dict() == {**cfg.to_dict(), **arch}:
@@ -201,6 +206,14 @@ class LevelNet(nn.Module):
             out = d * slope if out is None else out + d * slope
         return out
 
+    def out_scale(self, s: torch.Tensor) -> torch.Tensor:
+        """The output level conv's factor at strength s: s itself, or with `out_gate="unit"` min(1, s / s1)."""
+        if self.cfg.out_gate == "strength":
+            return s
+        lm = self.level_map
+        s1 = lm.strength(lm.neutral + (1.0 if lm.a > 0 else -1.0))  # one unit from the neutral level
+        return torch.clamp(s * (1.0 / s1), max=1.0)
+
     def forward(self, image: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         return self.forward_strength(image, self.strength(level))
 
@@ -213,9 +226,9 @@ class LevelNet(nn.Module):
         y = self.conv_body(y) + feat
         if self.cfg.tail_channels:
             y = F.relu(self.shuffle(self.up(y)))
-            y = self.conv_out(F.relu(self.conv_tail(y)), s)
+            y = self.conv_out(F.relu(self.conv_tail(y)), self.out_scale(s))
         else:
-            y = self.shuffle(self.conv_out(y, s))
+            y = self.shuffle(self.conv_out(y, self.out_scale(s)))
         y = y[..., :h, :w]
         return x + y if self.cfg.residual == "global" else y
 
@@ -228,7 +241,7 @@ def convert_weights(src: LevelNet, cfg: ModelConfig) -> dict[str, torch.Tensor]:
     to one level conv per block it is the same network at strength 1 (the largest training level), which the
     fine-tuning then carries to the other levels.
     """
-    if replace(src.cfg, form=cfg.form, block_levels=cfg.block_levels) != cfg:
+    if replace(src.cfg, form=cfg.form, block_levels=cfg.block_levels, out_gate=cfg.out_gate) != cfg:
         raise UserError(f"cannot start a {cfg.to_dict()} network from a {src.cfg.to_dict()} checkpoint: only the "
                         "form and the level convs per block may differ")
     target = LevelNet(cfg, src.level_map).state_dict()

@@ -121,6 +121,7 @@ class QuantSim(nn.Module):
             z = self._level(f"body.{i}.conv1", block.conv1, y, s4, relu=True)
             y = self.q(f"body.{i}.add", y + self._level(f"body.{i}.conv2", block.conv2, z, s4))
         y = self.q("feat_add", self.q("conv_body", self._conv(net.conv_body, y)) + feat)
+        s4 = net.out_scale(s4)
         if net.cfg.tail_channels:  # relu(shuffle(conv)) == shuffle(relu(conv)): the ReLU fuses into `up`
             y = net.shuffle(self.q("up", F.relu(self._conv(net.up, y))))
             y = self._level("conv_out", net.conv_out, self.q("conv_tail", F.relu(self._conv(net.conv_tail, y))),
@@ -170,7 +171,8 @@ def qat_config(weights: str, **overrides):
         raise UserError(f"{path}: its architecture {arch} matches no preset, so it cannot be fine-tuned here")
     cfg = dict(task=meta.get("task"), preset=name,
                form=None if arch.get("form") == "plain" else arch.get("form"), channels=arch.get("channels"),
-               blocks=arch.get("blocks"), block_levels=arch.get("block_levels"), levels=levels,
+               blocks=arch.get("blocks"), block_levels=arch.get("block_levels"),
+               out_gate=arch.get("out_gate"), levels=levels,
                baseline_level=baseline, level_jitter=float(tc.get("level_jitter", 0.0)),
                level_exact=float(tc.get("level_exact", 0.0)), level_sampling=tc.get("level_sampling", "points"),
                strength_offset=float(tc.get("strength_offset", 0.0)), weight_floor=tc.get("weight_floor"),
