@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # the project root (not a package folder), for runs without an install
     sys.path.insert(0, str(REPO))
 
-def _save(path: Path, form: str = "linear", seed: int = 0, block_levels: int = 2, offset: float = 0.0) -> Path:
+def _save(path: Path, form: str = "linear", seed: int = 0, block_levels: int = 2, offset: float = 0.0,
+          out_gate: str = "strength") -> Path:
     torch = pytest.importorskip("torch")
     from train.checkpoint import save_checkpoint
     from train.levels import make_level_map
@@ -21,7 +22,7 @@ def _save(path: Path, form: str = "linear", seed: int = 0, block_levels: int = 2
     torch.manual_seed(seed)
     lmap = make_level_map("denoise")
     lmap = lmap.with_offset(offset) if offset else lmap
-    model = build_model(preset("tiny", form=form, block_levels=block_levels), lmap)
+    model = build_model(preset("tiny", form=form, block_levels=block_levels, out_gate=out_gate), lmap)
     if form == "shift":  # the level-moved biases start at zero: make them count
         with torch.no_grad():
             for name, p in model.named_parameters():
@@ -44,9 +45,10 @@ def affine_ckpt(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shift_ckpt(tmp_path_factory) -> Path:
-    """A tiny random-weight denoise checkpoint in the shift form, one level conv per block, an offset level map."""
+    """A tiny random-weight denoise checkpoint in the shift form, one level conv per block, an offset level map and
+    the unit output gate."""
     return _save(tmp_path_factory.mktemp("ckpt") / "tinyshift.safetensors", form="shift", seed=2, block_levels=1,
-                 offset=0.4)
+                 offset=0.4, out_gate="unit")
 
 
 @pytest.fixture(scope="session")

@@ -40,12 +40,14 @@ def test_block_branch_scales_as_a_power_of_the_strength(levels, power):
     torch.testing.assert_close(small, one * 0.1**power, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("form,block_levels", [("shift", 2), ("shift", 1), ("linear", 1), ("affine", 1)])
+@pytest.mark.parametrize("form,block_levels,gate", [("shift", 2, "unit"), ("shift", 1, "strength"),
+                                                   ("linear", 1, "strength"), ("affine", 1, "unit")])
 @pytest.mark.parametrize("task", ["denoise", "dejpeg", "sr"])
-def test_level_zero_is_identity(form, block_levels, task):
+def test_level_zero_is_identity(form, block_levels, gate, task):
     torch.manual_seed(2)
     lmap = make_level_map(task)
-    model = build_model(preset("tiny", form=form, block_levels=block_levels), lmap.with_offset(0.3)).eval()
+    cfg = preset("tiny", form=form, block_levels=block_levels, out_gate=gate)
+    model = build_model(cfg, lmap.with_offset(0.3)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.normal_()
@@ -57,6 +59,19 @@ def test_level_zero_is_identity(form, block_levels, task):
 def test_bad_block_levels_refused():
     with pytest.raises(UserError, match="block_levels must be 1 or 2"):
         preset("tiny", block_levels=3)
+    with pytest.raises(UserError, match="out_gate must be"):
+        preset("tiny", out_gate="sigmoid")
+
+
+@pytest.mark.parametrize("task,levels,want", [("denoise", (0.0, 0.25, 1.0, 5.0, 75.0, 90.0), (0, 0.25, 1, 1, 1, 1)),
+                                              ("dejpeg", (100.0, 99.5, 99.0, 50.0), (0, 0.5, 1, 1)),
+                                              ("sr", (1.0, 1.5, 2.0, 4.0), (0, 0.5, 1, 1))])
+def test_unit_gate(task, levels, want):
+    """The unit gate ramps from 0 at the neutral level to 1 one unit away, then stays at 1."""
+    lmap = make_level_map(task)
+    model = build_model(preset("tiny", out_gate="unit"), lmap)
+    got = model.out_scale(model.strength(torch.tensor(levels))).tolist()
+    assert got == pytest.approx(list(want), abs=1e-5)
 
 
 def test_strength_offset_map():
