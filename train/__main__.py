@@ -48,8 +48,8 @@ def parse_args(argv: list[str] | None):
                    help="draw each sample's level uniformly up to this fraction of the way to the neighbouring "
                         "training levels (0 = the exact training levels, the seed's method)")
     p.add_argument("--level-exact", type=float, default=0.0,
-                   help="with --level-jitter: the fraction of each level's samples kept at the exact training "
-                        "level (pins the end levels, which jitter draws from one side only; default 0)")
+                   help="with --level-jitter or strata: the fraction of each level's samples kept at the exact "
+                        "training level (pins the end levels, which jitter draws from one side only; default 0)")
     p.add_argument("--level-sampling", choices=("points", "strata"), default="points",
                    help="points: the training levels (with --level-jitter around them); strata: continuous over the "
                         "whole range, each level's samples uniform between the next level towards the neutral one "

@@ -101,12 +101,15 @@ class LevelBatches:
         """Per-sample levels (k*B,) covering the whole range: the samples of the level i-th closest to the
         neutral level are drawn uniformly between the (i-1)-th (the neutral level for the first) and it, so
         sigma 15 35 55 75 trains sigma 0-75 continuously, a quarter of the samples in each stratum (JPEG
-        quality 10 30 50 80: quality 100-80, 80-50, ...)."""
+        quality 10 30 50 80: quality 100-80, 80-50, ...). With `exact` p, the first round(p*B) samples of each
+        level keep the level itself (a stratum's top is drawn no more often than its inside otherwise)."""
         levels = np.asarray(self.levels, np.float64)
         dist = np.abs(levels - self.neutral)
         ordered = np.sort(dist)
         bottoms = np.concatenate([[0.0], ordered[:-1]])[np.searchsorted(ordered, dist)]
         d = rng.uniform(np.repeat(bottoms, self.batch), np.repeat(dist, self.batch))
+        keep = (np.arange(d.size) % self.batch) < round(self.exact * self.batch)  # `exact`: pinned at the level
+        d[keep] = np.repeat(dist, self.batch)[keep]
         sign = np.repeat(np.sign(levels - self.neutral), self.batch)
         return (self.neutral + sign * d).astype(np.float32)
 

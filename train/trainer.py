@@ -110,8 +110,9 @@ class TrainConfig:
             raise UserError(f"--weight-floor must be a finite level >= 0, got {self.weight_floor:g}")
         if not 0.0 <= self.strength_offset < 1.0:
             raise UserError(f"--strength-offset must be in [0, 1), got {self.strength_offset:g}")
-        if self.level_exact > 0 and self.level_jitter == 0:
-            raise UserError("--level-exact only applies with --level-jitter > 0 (without jitter every level is exact)")
+        if self.level_exact > 0 and self.level_jitter == 0 and self.level_sampling != "strata":
+            raise UserError("--level-exact only applies with --level-jitter > 0 or --level-sampling strata "
+                            "(otherwise every level is exact)")
         levels = [float(x) for x in self.levels or ()]
         if len(set(levels)) != len(levels):
             raise UserError(f"--levels lists a level twice: {' '.join(f'{x:g}' for x in levels)}")
