@@ -93,7 +93,7 @@ def jpeg_quality(source) -> JpegQuality:
     """
     from PIL import Image, UnidentifiedImageError
 
-    if isinstance(source, str | Path):
+    if isinstance(source, (str, Path)):
         try:
             with Image.open(source) as im:
                 return jpeg_quality(im)

@@ -132,7 +132,11 @@ def open_image(path: str | os.PathLike, max_memory_mb: float | None = None):
 
     path = Path(path)
     im = _lazy_open(path)
-    check_decode_size(im, path, max_memory_mb)
+    try:
+        check_decode_size(im, path, max_memory_mb)
+    except BaseException:
+        im.close()
+        raise
     try:
         with quiet_decoders():
             im.load()

@@ -103,7 +103,13 @@ class CliParser(argparse.ArgumentParser):
 
     Numbers given to `type=float` / `type=int` options are parsed strictly (`strict_float`), and an option
     that takes one value may be given once: a repeated `--level` is an error, not "the last one wins".
+    `last_wins=True` keeps argparse's rule instead, for commands that scripts call with defaults followed by
+    overrides (`python -m train`).
     """
+
+    def __init__(self, *args, last_wins: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.last_wins = last_wins
 
     def error(self, message: str):
         raise UserError(f"{message} (see {self.prog} --help)")
@@ -119,7 +125,8 @@ class CliParser(argparse.ArgumentParser):
                        f"value: {arg_string!r}")
 
     def parse_known_args(self, args=None, namespace=None):
-        self._refuse_repeats(sys.argv[1:] if args is None else list(args))
+        if not self.last_wins:
+            self._refuse_repeats(sys.argv[1:] if args is None else list(args))
         return super().parse_known_args(args, namespace)
 
     def _refuse_repeats(self, args: list[str]) -> None:

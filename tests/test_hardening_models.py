@@ -134,6 +134,7 @@ def test_level_map_refused_on_load(files, case, capsys, tmp_path):  # noqa: F811
 
 
 def test_valid_level_maps_pass():
+    from runtimes.errors import UserError
     from train.levels import LevelMap, make_level_map
 
     for task, levels in (("denoise", (15, 75)), ("dejpeg", (10, 80)), ("sr", (2, 4)), ("sr", (1.5,))):
@@ -141,6 +142,8 @@ def test_valid_level_maps_pass():
         offset = [m.with_offset(0.3)] if abs(m.a) < 1 else []  # the offset's first knot lies one unit up
         for variant in (m, m.extrapolating(), *offset, m.calibrated(((0.5, 0.6), (1.05, 1.03)))):
             assert LevelMap.from_dict(variant.to_dict()) == variant
+    with pytest.raises(UserError, match="more than one unit"):
+        make_level_map("sr", (2,)).with_offset(0.3)
 
 
 @pytest.mark.parametrize("arch", [{"channels": 200_000}, {"blocks": 10_000}, {"tail_channels": -1},
@@ -200,6 +203,7 @@ def test_sigint_saves_the_resumable_state(tiny_image_dir, tmp_path, monkeypatch)
     from train.checkpoint import load_train_state
     from train.trainer import TrainConfig, Trainer, train
 
+    before = signal.getsignal(signal.SIGINT)
     cfg = dict(task="denoise", data=str(tiny_image_dir), preset="tiny", levels=(15.0, 45.0), steps=12, batch=2,
                patch=32, workers=0, device="cpu", compile=False, progress=False, save_every=100, val_every=1000)
     train(TrainConfig(**cfg, out=str(tmp_path / "full")))
@@ -219,7 +223,7 @@ def test_sigint_saves_the_resumable_state(tiny_image_dir, tmp_path, monkeypatch)
     train(TrainConfig(**cfg, out=str(tmp_path / "cut")), resume=True)
     a, b = (load_file(str(tmp_path / d / "last.safetensors")) for d in ("full", "cut"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert signal.getsignal(signal.SIGINT) is not None
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is restored after training
 
 
 @pytest.mark.parametrize("module,template", [

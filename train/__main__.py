@@ -19,7 +19,8 @@ from train.levels import UNITS, parse_level
 def parse_args(argv: list[str] | None):
     from train.model import FORMS, PRESETS
 
-    p = CliParser(prog="python -m train", description=__doc__.split("\n")[0])
+    # a later option overrides an earlier one: the training scripts pass their defaults, then the caller's extras
+    p = CliParser(prog="python -m train", description=__doc__.split("\n")[0], last_wins=True)
     p.add_argument("--task", required=True, help=f"one of {', '.join(UNITS)}")
     p.add_argument("--data", required=True, help="folder of clean training photos")
     p.add_argument("--out", required=True, help="run folder (checkpoints, history)")

@@ -97,6 +97,9 @@ class LevelMap:
         if not 0.0 < offset < 1.0:
             raise UserError(f"a strength offset must be in (0, 1), got {offset:g}")
         u1 = abs(self.a)  # the linear value one unit from the neutral level
+        if u1 >= 1.0:
+            raise UserError("a strength offset needs training levels more than one unit from the neutral level "
+                            f"(the largest is {self.level(1.0):g} {self.unit})")
         return self.calibrated(((u1, offset + (1.0 - offset) * u1), (1.0, 1.0)))
 
     def uncalibrated(self) -> LevelMap:

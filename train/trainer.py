@@ -194,7 +194,9 @@ class Trainer:
         if init.level_map.knots and not self.level_map.knots:
             raise UserError(f"{path} has a calibrated level map (train.calibrate); start from the weights it was "
                             "calibrated from, and calibrate again after training")
-        if init.level_map.to_dict() != self.level_map.to_dict():
+        same = (init.level_map.to_dict() == self.level_map.to_dict() if init.level_map.knots else
+                init.level_map.to_dict() == self.level_map.uncalibrated().to_dict())  # an offset run may start plain
+        if not same:
             raise UserError(f"{path} was trained at levels {init.level_map.train_levels}, this run at "
                             f"{self.level_map.train_levels}; use the same levels")
         if init.cfg == target:

@@ -70,7 +70,8 @@ def engine_path(cfg: JetsonConfig) -> Path:
     """Where the built engine goes: beside the JSON report, named after the ONNX and the precision."""
     if cfg.engine is not None:
         return cfg.engine
-    return cfg.bench.json_path.parent / f"{cfg.onnx.name.removesuffix('.onnx')}-{cfg.precision}.engine"
+    stem = cfg.onnx.stem if cfg.onnx.suffix == ".onnx" else cfg.onnx.name  # no str.removesuffix: Python 3.8 hosts
+    return cfg.bench.json_path.parent / f"{stem}-{cfg.precision}.engine"
 
 
 def level_file(cfg: JetsonConfig, level: float) -> Path:

@@ -132,3 +132,17 @@ def test_device_code_runs_on_python_3_8():
         future = any(isinstance(n, ast.ImportFrom) and n.module == "__future__" and
                      any(a.name == "annotations" for a in n.names) for n in tree.body)
         assert future or not annotated, f"{path.relative_to(REPO)} has annotations without the __future__ import"
+
+
+def test_device_code_avoids_what_vermin_misses():
+    """str.removesuffix/removeprefix (3.9) and `X | Y` in isinstance (3.10) are not reported by vermin's 3.8
+    check, so a scan of their own: they broke `devices.jetson` and `--level auto` on JetPack 5 before."""
+    bad = []
+    for path in [*REPO.glob("runtimes/**/*.py"), *REPO.glob("devices/**/*.py")]:
+        for n in ast.walk(ast.parse(path.read_text())):
+            if isinstance(n, ast.Attribute) and n.attr in ("removesuffix", "removeprefix"):
+                bad.append(f"{path.relative_to(REPO)}:{n.lineno} {n.attr}")
+            if (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("isinstance", "issubclass")
+                    and len(n.args) == 2 and isinstance(n.args[1], ast.BinOp)):
+                bad.append(f"{path.relative_to(REPO)}:{n.lineno} {n.func.id}(..., X | Y)")
+    assert not bad, bad

@@ -117,6 +117,8 @@ MODES = [
     ("tiny_ckpt", dict(io="uint8", precision="fp32")),
     ("affine_ckpt", dict(precision="fp16")),
     ("shift_ckpt", dict(level_mode="weights", precision="fp16")),
+    ("shift_ckpt", dict(precision="fp16")),
+    ("shift_ckpt", dict(precision="fp32")),
     ("tiny_ckpt", dict(precision="int8", nhwc=True)),
 ]
 

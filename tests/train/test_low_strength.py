@@ -144,3 +144,11 @@ def test_convert_weights_from_linear(form, block_levels, exact_at):
             torch.testing.assert_close(dst(x, torch.tensor([lv])), src(x, torch.tensor([lv])), rtol=0, atol=1e-6)
     with pytest.raises(UserError, match="only the form"):
         convert_weights(src, preset("tiny", form=form, channels=16))
+
+
+def test_strata_pin_a_fraction_at_each_level():
+    img = np.zeros((40, 40, 3), np.uint8)
+    ds = LevelBatches([img], "denoise", (15, 35, 55, 75), batch=8, patch=8, strata=True, exact=0.25)
+    drawn = ds.sample_levels(np.random.default_rng(0)).reshape(4, 8)
+    assert drawn[:, :2].tolist() == [[15, 15], [35, 35], [55, 55], [75, 75]]
+    assert all(len(set(row[2:].tolist())) == 6 for row in drawn)  # the rest spread over the stratum
