@@ -72,7 +72,7 @@ class LevelBatches:
     seed: int = 0
     rank: int = 0
     jitter: float = 0.0  # 0: the exact training levels (the seed's method); j > 0: see `sample_levels`
-    exact: float = 0.0  # with jitter: the fraction of each level's samples kept at the exact level
+    exact: float = 0.0  # with jitter or strata: the fraction of each level's samples kept at the exact level
     strata: bool = False  # each level's samples uniform over (previous level, level]; the first from the neutral
     neutral: float = 0.0  # the level meaning "no degradation" (the bottom of the first stratum)
 
@@ -81,9 +81,9 @@ class LevelBatches:
         interval reaching j of the way to each neighbouring level (the ends stay at the end levels).
         With `exact` p, the first round(p*B) samples of each level keep the exact level (the end levels
         are otherwise drawn from one side only, which leaves the network unpinned at the ends)."""
-        base = np.repeat(np.asarray(self.levels, np.float64), self.batch)
         if self.strata:
             return self.sample_strata(rng)
+        base = np.repeat(np.asarray(self.levels, np.float64), self.batch)
         if self.jitter <= 0 or len(self.levels) < 2:
             return base.astype(np.float32)
         lv = np.sort(np.asarray(self.levels, np.float64))
@@ -93,7 +93,7 @@ class LevelBatches:
         order = np.searchsorted(lv, np.asarray(self.levels, np.float64))
         lo_s, hi_s = np.repeat(lo[order], self.batch), np.repeat(hi[order], self.batch)
         out = rng.uniform(lo_s, hi_s)
-        keep = (np.arange(out.size) % self.batch) < round(self.exact * self.batch)
+        keep = self._pinned(out.size)
         out[keep] = base[keep]
         return out.astype(np.float32)
 
@@ -108,10 +108,14 @@ class LevelBatches:
         ordered = np.sort(dist)
         bottoms = np.concatenate([[0.0], ordered[:-1]])[np.searchsorted(ordered, dist)]
         d = rng.uniform(np.repeat(bottoms, self.batch), np.repeat(dist, self.batch))
-        keep = (np.arange(d.size) % self.batch) < round(self.exact * self.batch)  # `exact`: pinned at the level
+        keep = self._pinned(d.size)
         d[keep] = np.repeat(dist, self.batch)[keep]
         sign = np.repeat(np.sign(levels - self.neutral), self.batch)
         return (self.neutral + sign * d).astype(np.float32)
+
+    def _pinned(self, n: int) -> np.ndarray:
+        """Mask of the samples (of n, level-major) that keep their exact level: the first round(exact*B) of each."""
+        return (np.arange(n) % self.batch) < round(self.exact * self.batch)
 
     def crops(self, rng: np.random.Generator) -> np.ndarray:
         out = np.empty((self.batch, self.patch, self.patch, 3), np.uint8)
