@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from runtimes.errors import UserError
-from train.model import LevelConv2d, LevelNet
+from train.model import LevelConv2d, LevelNet, Ops
 
 MODES = ("folded", "weights", "fixed")
 IO_TYPES = ("float", "uint8")
@@ -85,16 +85,19 @@ class DeconvShuffle(nn.Module):
         return F.conv_transpose2d(x, self.weight, stride=self.r)
 
 
-class LevelGraph(nn.Module):
-    """`forward(image, level)` (or `forward(image)` in fixed mode) -> restored, per a `GraphSpec`."""
+class LevelGraph(nn.Module, Ops):
+    """`forward(image, level)` (or `forward(image)` in fixed mode) -> restored, per a `GraphSpec`.
+
+    The network's own forward pass (`LevelNet.forward_strength`) with this graph's steps for its level convs,
+    residual blocks and shuffles (`train.model.Ops`).
+    """
 
     def __init__(self, net: LevelNet, spec: GraphSpec):
         super().__init__()
         self.net, self.spec = net.eval(), spec
-        self.residual = net.cfg.residual == "global"
-        r = net.cfg.scale
-        t = net.cfg.tail_channels or net.cfg.in_channels
-        self.shuffle = DeconvShuffle(t, r) if spec.shuffle == "deconv" else nn.PixelShuffle(r)
+        self.deconvs = nn.ModuleDict({name.replace(".", "_"): DeconvShuffle(c, r)
+                                      for name, (c, r) in net.shuffle_channels().items()}
+                                     if spec.shuffle == "deconv" else {})
         self.baked = nn.ParameterDict()
         if spec.mode == "fixed":
             s = net.level_map.strength(spec.level)
@@ -107,6 +110,11 @@ class LevelGraph(nn.Module):
 
     def _level_convs(self):
         return [(n.replace(".", "_"), m) for n, m in self.net.named_modules() if isinstance(m, LevelConv2d)]
+
+    def level(self, name: str, conv: LevelConv2d, x: torch.Tensor, s: torch.Tensor | None, relu: bool = False,
+              last: bool = False) -> torch.Tensor:
+        y = self._conv(conv, x, s)
+        return F.relu(y) if relu else y
 
     def _conv(self, conv: LevelConv2d, x: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
         if conv.form == "plain":
@@ -122,14 +130,18 @@ class LevelGraph(nn.Module):
             return F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding) * _per_channel(s, conv.bias)
         return conv(x, s)
 
-    def _block(self, block, y: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
+    def block(self, name: str, block, y: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
         c1, c2 = block.conv1, block.conv2
         if self.spec.mode == "folded" and self.spec.fold == "block" and c1.form == c2.form == "linear":
             s4 = s.reshape(-1, 1, 1, 1).to(y.dtype)
             z = F.conv2d(F.relu(F.conv2d(y, c1.weight, c1.bias, c1.stride, c1.padding)), c2.weight, None,
                          c2.stride, c2.padding)
             return y + (z * _per_channel(s4 * s4, c2.bias) + c2.bias.reshape(1, -1, 1, 1) * s4)
-        return y + self._conv(c2, F.relu(self._conv(c1, y, s)), s)
+        return super().block(name, block, y, s)
+
+    def shuffle(self, name: str, net: LevelNet, x: torch.Tensor) -> torch.Tensor:
+        key = name.replace(".", "_")
+        return self.deconvs[key](x) if key in self.deconvs else net.shuffles[name](x)
 
     def forward(self, image: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
         net = self.net
@@ -137,22 +149,9 @@ class LevelGraph(nn.Module):
         if self.spec.io == "uint8":
             x = x.to(net.head.weight.dtype) * (1.0 / 255.0)
         s = None if self.spec.mode == "fixed" else net.strength(level)
-        h, w = x.shape[-2:]
-        feat = net.head(x)
-        y = feat
         if self.spec.mode == "folded":
             s = torch.clamp(s, min=0.0)
-        for block in net.body:
-            y = self._block(block, y, s)
-        y = net.conv_body(y) + feat
-        s_out = None if s is None else net.out_scale(s)
-        if net.cfg.tail_channels:
-            y = F.relu(self.shuffle(net.up(y)))
-            y = self._conv(net.conv_out, F.relu(net.conv_tail(y)), s_out)
-        else:
-            y = self.shuffle(self._conv(net.conv_out, y, s_out))
-        y = y[..., :h, :w]
-        out = x + y if self.residual else y
+        out = net.forward_strength(x, s, ops=self)
         if self.spec.io == "uint8":
             out = torch.clamp(torch.round(out * 255.0), 0.0, 255.0).to(torch.uint8)
         return out.permute(0, 2, 3, 1) if self.spec.nhwc else out

@@ -20,7 +20,7 @@ NEUTRAL = {"denoise": 0.0, "dejpeg": 100.0, "sr": 1.0}  # the level of strength 
 SIGN = {"denoise": 1.0, "dejpeg": -1.0, "sr": 1.0}  # strength rises with sigma and scale, falls with quality
 MAX_SLOPE_SPAN = 1e3  # strength may not reach 1 within less than 1/1000 of the unit's range
 ARCH_BOUNDS = {"channels": (1, 512), "blocks": (0, 64), "tail_channels": (0, 512), "scale": (1, 8),
-               "in_channels": (1, 16)}
+               "in_channels": (1, 16), "depth": (0, 4), "grid": (1, 128), "receptive_field": (1, 100_000)}
 
 
 def _fail(source: str, what: str, fix: str = "re-train or re-export it"):

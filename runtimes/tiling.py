@@ -58,7 +58,8 @@ def tile_starts(length: int, tile: int, overlap: int, grid: int = 2) -> list[int
 def grid_of(meta: dict) -> int:
     """The network's stride from an artifact's architecture metadata (2 when absent)."""
     try:
-        return max(1, int((meta.get("arch") or {}).get("scale", 2)))
+        arch = meta.get("arch") or {}
+        return max(1, int(arch.get("grid", arch.get("scale", 2))))
     except (TypeError, ValueError):
         return 2
 
@@ -67,8 +68,11 @@ def receptive_field(arch: dict) -> int:
     """The network's receptive field in input pixels (one side), from its architecture metadata.
 
     The (2r-1)-tap stride-r head, then 2 * blocks + 2 3x3 convs at 1/r resolution (the blocks, the body conv,
-    and the upsampling or last conv), then two 3x3 convs at full resolution where there is a tail.
+    and the upsampling or last conv), then two 3x3 convs at full resolution where there is a tail. Newer
+    metadata states it (`receptive_field`, written by the trainer for every topology).
     """
+    if "receptive_field" in arch:
+        return int(arch["receptive_field"])
     r, blocks, tail = int(arch.get("scale", 2)), int(arch.get("blocks", 0)), int(arch.get("tail_channels", 0))
     return (2 * r - 1) + 2 * (2 * blocks + 2) * r + (4 if tail else 0)
 
@@ -76,7 +80,7 @@ def receptive_field(arch: dict) -> int:
 def check_fixed_sizes(sizes, arch: dict) -> None:
     """A `UserError` for an export size the runtimes cannot use: off the network's pixel grid (its stride), or
     smaller than its receptive field (every tile would be mostly border: a visible grid)."""
-    grid, field_px = max(1, int(arch.get("scale", 2))), receptive_field(arch)
+    grid, field_px = grid_of({"arch": arch}), receptive_field(arch)
     for h, w in sizes:
         if h % grid or w % grid:
             raise UserError(f"size {h}x{w} is not on the network's {grid}-pixel grid (its stride); use multiples "

@@ -27,6 +27,10 @@ args() {  # the candidate's training options
     r10-linear-floor)   echo "--form linear --level-sampling strata --weight-floor 5" ;;
     r11-shift-gate)     echo "--form shift --out-gate unit --level-sampling strata --weight-floor 5" ;;
     r12-affine-gate)    echo "--form affine --out-gate unit --level-sampling strata --weight-floor 5" ;;
+    # the multi-scale presets (train.model.PRESETS) with the two best forms of the ranking above
+    u1-unetfast-affine) echo "--preset unet-fast --form affine --level-sampling strata" ;;
+    u2-unetfast-shift)  echo "--preset unet-fast --form shift --level-sampling strata" ;;
+    u3-unetmobile-affine) echo "--preset unet-mobile --form affine --level-sampling strata" ;;
     *) echo "unknown run $1" >&2; return 1 ;;
   esac
 }

@@ -48,10 +48,16 @@ class LevelMap:
 
     def strength(self, level: float) -> float:
         """Strength for a level in the user's unit (0 = no degradation), saturated at `max_strength`."""
-        u = self.linear(level)
-        if self.max_strength is not None:
-            u = min(u, self.max_strength)
-        return self.curve(u)
+        return self.strength_of(float(level), _clip)
+
+    def strength_of(self, level, clip):
+        """The strength formula over any number type: `clip(x, lo, hi)` bounds x (either bound None). With floats
+        it is `strength`; the network runs it on tensors (`torch.clamp`), so every exported graph computes the
+        same curve from constants and clamps."""
+        u = level * self.a + self.b
+        if self.max_strength is not None:  # levels past the largest training level act as it
+            u = clip(u, None, self.max_strength)
+        return self._curve(u, clip)
 
     def segments(self) -> list[tuple[float, float, float | None]]:
         """The calibration curve as (slope, start, width) terms: strength = sum(slope * clamp(u - start, 0, width))
@@ -65,15 +71,17 @@ class LevelMap:
 
     def curve(self, u: float) -> float:
         """The calibration curve at linear value u (the identity when uncalibrated)."""
+        return self._curve(float(u), _clip)
+
+    def _curve(self, u, clip):
         if not self.knots:
             return u
-        total = 0.0
+        total = None
         for i, (slope, start, width) in enumerate(self.segments()):
             d = u - start
-            d = d if i == 0 else max(d, 0.0)
-            if width is not None:
-                d = min(d, width)
-            total += slope * d
+            d = d if i == 0 else clip(d, 0.0, None)
+            d = d if width is None else clip(d, None, width)
+            total = d * slope if total is None else total + d * slope
         return total
 
     def calibrated(self, knots: tuple[tuple[float, float], ...]) -> LevelMap:
@@ -186,6 +194,11 @@ class LevelMap:
 
         check_level_map(self.to_dict(), "level map")
         return self
+
+
+def _clip(x: float, lo: float | None, hi: float | None) -> float:
+    x = x if lo is None else max(x, lo)
+    return x if hi is None else min(x, hi)
 
 
 def parse_level(text: str) -> float:

@@ -32,6 +32,7 @@ from runtimes.errors import UserError
 from train.levels import LevelMap
 
 FORMS = ("linear", "affine", "shift", "plain")
+TOPOLOGIES = ("hyperres", "unet")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class ModelConfig:
     # the output conv's factor: "strength" (s, the seed) or "unit" (min(1, s / s1), s1 the strength one level unit
     # from the neutral level: 0 at level 0, exact; 1 from sigma 1 up, so the body need not grow a 1/s gain)
     out_gate: str = "strength"
+    # "hyperres" (the seed's single-scale body) or "unet": `depth` stride-2 levels below the head's resolution,
+    # channels doubling at each, `blocks` residual blocks at every level on the way down, at the bottom and on
+    # the way up, skips added (see `LevelNet`)
+    topology: str = "hyperres"
+    depth: int = 0
 
     def __post_init__(self):
         if self.form not in FORMS:
@@ -64,9 +70,38 @@ class ModelConfig:
             raise UserError(f"out_gate must be strength or unit, got {self.out_gate!r}")
         if self.scale not in (2, 4):
             raise UserError(f"scale must be 2 or 4 (the body's downsampling factor), got {self.scale}")
+        if self.topology not in TOPOLOGIES:
+            raise UserError(f"unknown topology {self.topology!r}; choose one of {', '.join(TOPOLOGIES)}")
+        if self.topology == "unet" and not (1 <= self.depth <= 4 and self.tail_channels == 0):
+            raise UserError(f"a unet needs depth 1-4 and no tail channels, got depth {self.depth}, tail_channels "
+                            f"{self.tail_channels}")
+        if self.topology == "hyperres" and self.depth:
+            raise UserError(f"depth is a unet setting; the hyperres topology takes none, got {self.depth}")
+
+    @property
+    def grid(self) -> int:
+        """The network's stride: input sizes that are multiples of it run without padding."""
+        return self.scale * 2 ** self.depth
+
+    @property
+    def receptive_field(self) -> int:
+        """The receptive field in input pixels (one side)."""
+        r = self.scale
+        if self.topology == "hyperres":
+            return (2 * r - 1) + 2 * (2 * self.blocks + 2) * r + (4 if self.tail_channels else 0)
+        field, step = 2 * r - 1, r  # head; then each 3x3 conv adds 2 * its input stride
+        for _ in range(self.depth):  # blocks, then the stride-2 down conv
+            field += 2 * 2 * self.blocks * step + 2 * step
+            step *= 2
+        field += 2 * 2 * self.blocks * step  # the bottom
+        for _ in range(self.depth):
+            step //= 2
+            field += 2 * 2 * self.blocks * step
+        return field + 2 * 2 * step  # the body conv and the output conv
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields, plus `grid` and `receptive_field` for the torch-free runtimes (ignored by `from_dict`)."""
+        return {**asdict(self), "grid": self.grid, "receptive_field": self.receptive_field}
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -80,6 +115,11 @@ PRESETS: dict[str, ModelConfig] = {
     "fast": ModelConfig(channels=64, blocks=2, tail_channels=0, scale=4),
     "hyperres": ModelConfig(channels=64, blocks=16, tail_channels=64, form="affine", residual="none"),
     "tiny": ModelConfig(channels=8, blocks=1, tail_channels=8),
+    # multi-scale: channels 16/32/64/128 at 1/2 .. 1/16 resolution (21.6 GMAC per 1080p frame, `fast`: 28.7)
+    "unet-fast": ModelConfig(channels=16, blocks=1, tail_channels=0, topology="unet", depth=3),
+    # channels 32/64/128 at 1/2 .. 1/8 resolution (61.7 GMAC per 1080p frame, `mobile`: 77.8)
+    "unet-mobile": ModelConfig(channels=32, blocks=1, tail_channels=0, topology="unet", depth=2),
+    "unet-tiny": ModelConfig(channels=8, blocks=1, tail_channels=0, topology="unet", depth=2),
 }
 
 
@@ -164,23 +204,72 @@ class ResBlock(nn.Module):
         self.conv2.reset_parameters(gain=0.1)  # blocks start near identity: a stable deep residual trunk
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x, s)), s)
+        return NETWORK_OPS.block("block", self, x, s)
+
+
+class Ops:
+    """How `LevelNet.forward_strength` computes each step; the topology is written once, in `LevelNet`.
+
+    These defaults are the network itself. The export graph (`export.graph`) overrides `level`, `block` and
+    `shuffle` (folded strength factors, baked weights, the transposed-conv shuffle); the int8 simulation
+    (`train.qat`) overrides `point`, `conv`, `level` and `add` (rounding at the int8 graph's points). `name` is
+    the module's path in the network (`body.0.conv1`), or the name of the point.
+    """
+
+    def point(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def conv(self, name: str, m: nn.Conv2d, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
+        y = m(x)
+        return F.relu(y) if relu else y
+
+    def level(self, name: str, conv: LevelConv2d, x: torch.Tensor, s: torch.Tensor, relu: bool = False,
+              last: bool = False) -> torch.Tensor:
+        """A level conv at strength s; `last`: the output conv (its result goes straight to the float tail)."""
+        y = conv(x, s)
+        return F.relu(y) if relu else y
+
+    def add(self, name: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+    def block(self, name: str, block: ResBlock, y: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        z = self.level(f"{name}.conv1", block.conv1, y, s, relu=True)
+        return self.add(f"{name}.add", y, self.level(f"{name}.conv2", block.conv2, z, s))
+
+    def shuffle(self, name: str, net: LevelNet, x: torch.Tensor) -> torch.Tensor:
+        return net.shuffles[name](x)
+
+
+NETWORK_OPS = Ops()
 
 
 class LevelNet(nn.Module):
-    """The restoration network; `forward(image, level)` takes the level in the user's unit."""
+    """The restoration network; `forward(image, level)` takes the level in the user's unit.
+
+    topology "hyperres": the module docstring's. topology "unet": the same stride-r head, then per level i
+    (0 .. depth-1, channels C*2^i) `blocks` residual blocks and a 3x3 stride-2 conv to the next level; `blocks` at
+    the bottom; on the way up a 1x1 conv and PixelShuffle(2) (a 2x2 transposed conv) added to the level's skip,
+    then `blocks` residual blocks; a 3x3 conv over the top level and the head's features, and the output level
+    conv predicting r*r sub-pixels, as the `fast` preset does.
+    """
 
     def __init__(self, cfg: ModelConfig, level_map: LevelMap):
         super().__init__()
         self.cfg, self.level_map = cfg, level_map
         c, t, form = cfg.channels, cfg.tail_channels, cfg.form
-        self.register_buffer("level_a", torch.tensor([level_map.a]), persistent=False)
-        self.register_buffer("level_b", torch.tensor([level_map.b]), persistent=False)
         r = cfg.scale
         self.head = nn.Conv2d(cfg.in_channels, c, 2 * r - 1, stride=r, padding=r - 1)
-        self.body = nn.ModuleList(ResBlock(c, form, cfg.block_levels) for _ in range(cfg.blocks))
+        block = lambda w: ResBlock(w, form, cfg.block_levels)  # noqa: E731
+        self.body = nn.ModuleList(block(c << cfg.depth) for _ in range(cfg.blocks))  # unet: the bottom
+        self.shuffles = nn.ModuleDict({"out": nn.PixelShuffle(r)})
+        if cfg.topology == "unet":
+            d = range(cfg.depth)
+            self.down_blocks = nn.ModuleList(nn.ModuleList(block(c << i) for _ in range(cfg.blocks)) for i in d)
+            self.down = nn.ModuleList(nn.Conv2d(c << i, c << (i + 1), 3, stride=2, padding=1) for i in d)
+            self.up = nn.ModuleList(nn.Conv2d(c << (i + 1), 4 * (c << i), 1) for i in d)
+            self.up_blocks = nn.ModuleList(nn.ModuleList(block(c << i) for _ in range(cfg.blocks)) for i in d)
+            self.shuffles.update({f"up_{i}": nn.PixelShuffle(2) for i in d})
         self.conv_body = nn.Conv2d(c, c, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(r)
         tail_form = "plain" if cfg.residual == "none" or form == "plain" else "linear"
         if t:
             self.up = nn.Conv2d(c, r * r * t, 3, padding=1)
@@ -191,24 +280,20 @@ class LevelNet(nn.Module):
         if cfg.residual == "global":
             self.conv_out.reset_parameters(gain=0.1)
 
-    def strength(self, level: torch.Tensor) -> torch.Tensor:
-        """Strength (N,) from levels in the user's unit (scalar, (1,) or (N,))."""
-        s = level.reshape(-1).to(self.level_a.dtype) * self.level_a + self.level_b
-        cap = self.level_map.max_strength  # levels past the largest training level act as it (train.levels)
-        s = s if cap is None else torch.clamp(s, max=cap)
-        if not self.level_map.knots:
-            return s
-        out = None  # the calibration curve (train.calibrate): constants and clamps, so every exporter folds it in
-        for i, (slope, start, width) in enumerate(self.level_map.segments()):
-            d = s - start
-            d = d if i == 0 else torch.clamp(d, min=0.0)
-            d = d if width is None else torch.clamp(d, max=width)
-            out = d * slope if out is None else out + d * slope
-        return out
+    def shuffle_channels(self) -> dict[str, tuple[int, int]]:
+        """Each PixelShuffle's name -> (its output channels, its factor), for exact transposed-conv replacements."""
+        cfg = self.cfg
+        out = {"out": (cfg.tail_channels or cfg.in_channels, cfg.scale)}
+        return out | {f"up_{i}": (cfg.channels << i, 2) for i in range(cfg.depth)}
 
-    def out_scale(self, s: torch.Tensor) -> torch.Tensor:
+    def strength(self, level: torch.Tensor) -> torch.Tensor:
+        """Strength (N,) from levels in the user's unit (scalar, (1,) or (N,)): `LevelMap.strength_of` on tensors."""
+        level = level.reshape(-1).to(self.head.weight.dtype)
+        return self.level_map.strength_of(level, lambda x, lo, hi: torch.clamp(x, min=lo, max=hi))
+
+    def out_scale(self, s: torch.Tensor | None) -> torch.Tensor | None:
         """The output level conv's factor at strength s: s itself, or with `out_gate="unit"` min(1, s / s1)."""
-        if self.cfg.out_gate == "strength":
+        if self.cfg.out_gate == "strength" or s is None:
             return s
         lm = self.level_map
         s1 = lm.strength(lm.neutral + (1.0 if lm.a > 0 else -1.0))  # one unit from the neutral level
@@ -217,20 +302,43 @@ class LevelNet(nn.Module):
     def forward(self, image: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         return self.forward_strength(image, self.strength(level))
 
-    def forward_strength(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    def forward_strength(self, x: torch.Tensor, s: torch.Tensor | None, ops: Ops = NETWORK_OPS) -> torch.Tensor:
+        """The network at strength s ((N,), or None where `ops` bakes the level in), each step through `ops`."""
         h, w = x.shape[-2:]
-        feat = self.head(x)
-        y = feat
-        for block in self.body:
-            y = block(y, s)
-        y = self.conv_body(y) + feat
-        if self.cfg.tail_channels:
-            y = F.relu(self.shuffle(self.up(y)))
-            y = self.conv_out(F.relu(self.conv_tail(y)), self.out_scale(s))
+        feat = ops.conv("head", self.head, ops.point("image", x))
+        y = self._unet(feat, s, ops) if self.cfg.topology == "unet" else self._blocks("body", self.body, feat, s, ops)
+        y = ops.add("feat_add", ops.conv("conv_body", self.conv_body, y), feat)
+        s_out = self.out_scale(s)
+        if self.cfg.tail_channels:  # relu(shuffle(conv)) == shuffle(relu(conv)): the ReLU fuses into `up`
+            y = ops.shuffle("out", self, ops.conv("up", self.up, y, relu=True))
+            y = ops.level("conv_out", self.conv_out, ops.conv("conv_tail", self.conv_tail, y, relu=True), s_out,
+                          last=True)
         else:
-            y = self.shuffle(self.conv_out(y, self.out_scale(s)))
+            y = ops.shuffle("out", self, ops.level("conv_out", self.conv_out, y, s_out, last=True))
         y = y[..., :h, :w]
         return x + y if self.cfg.residual == "global" else y
+
+    @staticmethod
+    def _blocks(name: str, blocks: nn.ModuleList, y: torch.Tensor, s, ops: Ops) -> torch.Tensor:
+        for i, block in enumerate(blocks):
+            y = ops.block(f"{name}.{i}", block, y, s)
+        return y
+
+    def _unet(self, y: torch.Tensor, s, ops: Ops) -> torch.Tensor:
+        skips = []
+        for i in range(self.cfg.depth):
+            y = self._blocks(f"down_blocks.{i}", self.down_blocks[i], y, s, ops)
+            skips.append(y)
+            y = ops.conv(f"down.{i}", self.down[i], y)
+        y = self._blocks("body", self.body, y, s, ops)
+        for i in reversed(range(self.cfg.depth)):
+            skip = skips[i]
+            up = ops.shuffle(f"up_{i}", self, ops.conv(f"up.{i}", self.up[i], y))
+            if up.shape[-2:] != skip.shape[-2:]:  # off the grid (eager only: exported graphs take on-grid sizes,
+                up = up[..., : skip.shape[-2], : skip.shape[-1]]  # which the runtimes pad every frame to)
+            y = ops.add(f"skip.{i}", up, skip)
+            y = self._blocks(f"up_blocks.{i}", self.up_blocks[i], y, s, ops)
+        return y
 
 
 def convert_weights(src: LevelNet, cfg: ModelConfig) -> dict[str, torch.Tensor]:
@@ -264,16 +372,40 @@ def build_model(cfg: ModelConfig, level_map: LevelMap) -> LevelNet:
 
 def count_params(cfg: ModelConfig) -> int:
     """Parameters of the network generated at one level (affine: one set, as in the paper's count)."""
-    c, t, i, r = cfg.channels, cfg.tail_channels, cfg.in_channels, cfg.scale
-    conv = lambda a, b, k=3: k * k * a * b + b  # noqa: E731
-    body = conv(i, c, 2 * r - 1) + 2 * cfg.blocks * conv(c, c) + conv(c, c)
-    return body + (conv(c, r * r * t) + conv(t, t) + conv(t, i) if t else conv(c, r * r * i))
+    return sum(n for n, _ in _convs(cfg))
 
 
 def count_macs(cfg: ModelConfig, height: int, width: int) -> int:
     """Multiply-accumulates of one forward pass on an H x W frame (convs only; affine at a fixed level)."""
+    total = 0
+    for (params, cout), stride in zip(_convs(cfg), _strides(cfg), strict=True):
+        pixels = math.ceil(height / stride) * math.ceil(width / stride)
+        total += pixels * (params - cout)  # weights only: one MAC per weight per output pixel
+    return total
+
+
+def _convs(cfg: ModelConfig) -> list[tuple[int, int]]:
+    """(parameters, output channels) of every conv in forward order (affine: one set)."""
     c, t, i, r = cfg.channels, cfg.tail_channels, cfg.in_channels, cfg.scale
-    low = math.ceil(height / r) * math.ceil(width / r)
-    full = r * r * low
-    per_low = (2 * r - 1) ** 2 * i * c + 9 * (2 * cfg.blocks * c * c + c * c + c * r * r * (t or i))
-    return low * per_low + full * 9 * (t * t + t * i)
+    conv = lambda a, b, k=3: (k * k * a * b + b, b)  # noqa: E731
+    out = [conv(i, c, 2 * r - 1)]
+    for lv in range(cfg.depth):
+        out += [conv(c << lv, c << lv)] * 2 * cfg.blocks + [conv(c << lv, c << (lv + 1))]
+    out += [conv(c << cfg.depth, c << cfg.depth)] * 2 * cfg.blocks
+    for lv in reversed(range(cfg.depth)):
+        out += [conv(c << (lv + 1), 4 * (c << lv), 1)] + [conv(c << lv, c << lv)] * 2 * cfg.blocks
+    out.append(conv(c, c))
+    return out + ([conv(c, r * r * t), conv(t, t), conv(t, i)] if t else [conv(c, r * r * i)])
+
+
+def _strides(cfg: ModelConfig) -> list[int]:
+    """The output stride (in input pixels) of each conv of `_convs`."""
+    r, b = cfg.scale, 2 * cfg.blocks
+    out = [r]
+    for lv in range(cfg.depth):
+        out += [r << lv] * b + [r << (lv + 1)]
+    out += [r << cfg.depth] * b
+    for lv in reversed(range(cfg.depth)):
+        out += [r << (lv + 1)] + [r << lv] * b  # the 1x1 up conv runs before its shuffle
+    out.append(r)
+    return out + ([r, 1, 1] if cfg.tail_channels else [r])

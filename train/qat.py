@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from runtimes.errors import CliParser, UserError, run_cli
-from train.model import LevelConv2d, LevelNet
+from train.model import LevelConv2d, LevelNet, Ops
 
 CALIBRATION_BATCHES = 4  # training batches (each at every training level) that set the activation ranges
 SAMPLE = 1 << 16  # values kept per quantization point, level and batch
@@ -59,8 +59,9 @@ def fake_quant(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     return torch.fake_quantize_per_tensor_affine(x.float(), scale, zero, -128, 127).to(x.dtype)
 
 
-class QuantSim(nn.Module):
-    """`forward(image, level)` of a `LevelNet` as its full-integer export computes it (float arithmetic).
+class QuantSim(nn.Module, Ops):
+    """`forward(image, level)` of a `LevelNet` as its full-integer export computes it (float arithmetic): the
+    network's own forward pass (`LevelNet.forward_strength`) with this class's steps (`train.model.Ops`).
 
     Before `calibrate` (or `ranges` given) it runs unquantized activations; with `observing` set it records
     samples of each quantization point for calibration.
@@ -76,7 +77,8 @@ class QuantSim(nn.Module):
         lm = net.level_map
         self.max_strength = max(lm.strength(lv) for lv in (*lm.train_levels, lm.saturation_level))
 
-    def q(self, name: str, x: torch.Tensor) -> torch.Tensor:
+    def point(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """x rounded to the int8 grid of point `name` (recorded instead while observing)."""
         if self.observing is not None:
             flat = x.detach().float().reshape(-1).cpu().numpy()
             pick = flat if flat.size <= SAMPLE else flat[self._rng.integers(0, flat.size, SAMPLE)]
@@ -85,11 +87,20 @@ class QuantSim(nn.Module):
         r = self.ranges.get(name)
         return x if r is None else fake_quant(x, *r)
 
+    q = point
+
     def _conv(self, m: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, fake_quant_weight(m.weight), m.bias, m.stride, m.padding)
 
-    def _level(self, name: str, conv: LevelConv2d, x: torch.Tensor, s4: torch.Tensor, relu: bool = False,
-               last: bool = False) -> torch.Tensor:
+    def conv(self, name: str, m: nn.Conv2d, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
+        y = self._conv(m, x)
+        return self.q(name, F.relu(y) if relu else y)
+
+    def add(self, name: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.q(name, a + b)
+
+    def level(self, name: str, conv: LevelConv2d, x: torch.Tensor, s4: torch.Tensor, relu: bool = False,
+              last: bool = False) -> torch.Tensor:
         """A level conv as the int8 graph runs it; `last`: its scaled output is already in the float tail."""
         if conv.form == "plain":
             y = self._conv(conv, x)
@@ -110,26 +121,9 @@ class QuantSim(nn.Module):
         return F.relu(y) if relu else y
 
     def forward(self, image: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        net = self.net
-        s = torch.clamp(net.strength(level), min=0.0)
+        s = torch.clamp(self.net.strength(level), min=0.0)
         s4 = fake_quant(s, 0.0, self.max_strength).reshape(-1, 1, 1, 1).to(image.dtype)
-        h, w = image.shape[-2:]
-        x = self.q("image", image)
-        feat = self.q("head", self._conv(net.head, x))
-        y = feat
-        for i, block in enumerate(net.body):
-            z = self._level(f"body.{i}.conv1", block.conv1, y, s4, relu=True)
-            y = self.q(f"body.{i}.add", y + self._level(f"body.{i}.conv2", block.conv2, z, s4))
-        y = self.q("feat_add", self.q("conv_body", self._conv(net.conv_body, y)) + feat)
-        s4 = net.out_scale(s4)
-        if net.cfg.tail_channels:  # relu(shuffle(conv)) == shuffle(relu(conv)): the ReLU fuses into `up`
-            y = net.shuffle(self.q("up", F.relu(self._conv(net.up, y))))
-            y = self._level("conv_out", net.conv_out, self.q("conv_tail", F.relu(self._conv(net.conv_tail, y))),
-                            s4, last=True)
-        else:
-            y = net.shuffle(self._level("conv_out", net.conv_out, y, s4, last=True))
-        y = y[..., :h, :w]
-        return image + y if net.cfg.residual == "global" else y
+        return self.net.forward_strength(image, s4, ops=self)
 
     @torch.no_grad()
     def calibrate(self, batches) -> dict[str, tuple[float, float]]:

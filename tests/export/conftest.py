@@ -13,7 +13,7 @@ if str(REPO) not in sys.path:  # the project root (not a package folder), for ru
     sys.path.insert(0, str(REPO))
 
 def _save(path: Path, form: str = "linear", seed: int = 0, block_levels: int = 2, offset: float = 0.0,
-          out_gate: str = "strength") -> Path:
+          out_gate: str = "strength", name: str = "tiny") -> Path:
     torch = pytest.importorskip("torch")
     from train.checkpoint import save_checkpoint
     from train.levels import make_level_map
@@ -22,7 +22,7 @@ def _save(path: Path, form: str = "linear", seed: int = 0, block_levels: int = 2
     torch.manual_seed(seed)
     lmap = make_level_map("denoise")
     lmap = lmap.with_offset(offset) if offset else lmap
-    model = build_model(preset("tiny", form=form, block_levels=block_levels, out_gate=out_gate), lmap)
+    model = build_model(preset(name, form=form, block_levels=block_levels, out_gate=out_gate), lmap)
     if form == "shift":  # the level-moved biases start at zero: make them count
         with torch.no_grad():
             for name, p in model.named_parameters():
@@ -49,6 +49,12 @@ def shift_ckpt(tmp_path_factory) -> Path:
     the unit output gate."""
     return _save(tmp_path_factory.mktemp("ckpt") / "tinyshift.safetensors", form="shift", seed=2, block_levels=1,
                  offset=0.4, out_gate="unit")
+
+
+@pytest.fixture(scope="session")
+def unet_ckpt(tmp_path_factory) -> Path:
+    """A tiny random-weight multi-scale (unet topology) denoise checkpoint in the shift form."""
+    return _save(tmp_path_factory.mktemp("ckpt") / "tinyunet.safetensors", form="shift", seed=3, name="unet-tiny")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from runtimes.errors import UserError  # noqa: E402
 from train.checkpoint import load_checkpoint  # noqa: E402
 
 
-@pytest.mark.parametrize("ckpt_name", ["tiny_ckpt", "affine_ckpt", "shift_ckpt"])
+@pytest.mark.parametrize("ckpt_name", ["tiny_ckpt", "affine_ckpt", "shift_ckpt", "unet_ckpt"])
 @pytest.mark.parametrize("level", [0.0, 0.5, 5.0, 35.0, 75.0])
 def test_modes_match_reference(request, ckpt_name, level):
     model, _ = load_checkpoint(request.getfixturevalue(ckpt_name))

@@ -109,7 +109,8 @@ def test_each_version_writes_its_opset_checked_and_validated(tiny_ckpt, tmp_path
 
 
 # every level mode, precision and I/O variant on opset 17 (TensorRT 8.5), with the Split of the affine form and
-# the level-moved biases of the shift form; the 8.6/10/11 tables are checked on the same graphs
+# the level-moved biases of the shift form, and the multi-scale (unet) topology; the 8.6/10/11 tables are
+# checked on the same graphs
 MODES = [
     ("tiny_ckpt", dict(level_mode="weights", precision="fp32")),
     ("tiny_ckpt", dict(level_mode="fixed", level=25.0, precision="fp16")),
@@ -119,6 +120,7 @@ MODES = [
     ("shift_ckpt", dict(level_mode="weights", precision="fp16")),
     ("shift_ckpt", dict(precision="fp16")),
     ("shift_ckpt", dict(precision="fp32")),
+    ("unet_ckpt", dict(precision="fp16")),
     ("tiny_ckpt", dict(precision="int8", nhwc=True)),
 ]
 
