@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from export.base import ExportConfig, human_size, size_of
-from runtimes.errors import CliParser, UserError, run_cli
-from runtimes.formats import FORMATS
+from runtimes.core.errors import CliParser, UserError, run_cli
+from runtimes.core.formats import FORMATS
 
 NEEDS = {"onnx": ("onnx", "onnxscript", "onnxruntime"), "tensorrt": ("onnx", "onnxscript", "onnxruntime"),
          "coreml": ("coremltools",), "tflite": ("litert_torch", "ai_edge_litert")}
@@ -96,7 +96,7 @@ def check_inputs(cfg: AllConfig) -> None:
     """Problems common to every format fail once, before any export: the checkpoint, the level options and the
     output folder."""
     from export.base import check_levels
-    from runtimes.images import ensure_writable_dir
+    from runtimes.core.images import ensure_writable_dir
     from train.checkpoint import load_checkpoint
 
     model, _ = load_checkpoint(cfg.common.weights)
@@ -117,7 +117,7 @@ def format_table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from export.base import common_config
     from export.tflite import parse_sizes
-    from train.levels import parse_level
+    from runtimes.core.levels import parse_level
 
     parser = CliParser(prog="python -m export.all", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")

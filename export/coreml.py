@@ -34,9 +34,9 @@ from export.base import (
     versions,
 )
 from export.tflite import parse_sizes
-from runtimes.errors import CliParser, UserError, require, run_cli
-from runtimes.formats import get_format
-from runtimes.tiling import check_fixed_sizes
+from runtimes.apps.tiling import check_fixed_sizes
+from runtimes.core.errors import CliParser, UserError, require, run_cli
+from runtimes.core.formats import get_format
 
 PRECISIONS = ("fp16", "fp32")
 TARGETS = ("iOS16", "iOS17", "iOS18")

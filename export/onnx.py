@@ -24,8 +24,8 @@ from export.base import (
     summary_line,
     versions,
 )
-from runtimes.errors import CliParser, UserError, require, run_cli
-from runtimes.formats import get_format
+from runtimes.core.errors import CliParser, UserError, require, run_cli
+from runtimes.core.formats import get_format
 
 OPSET = 18
 PRECISIONS = ("fp32", "fp16")
@@ -163,7 +163,7 @@ def _short_validation(v: dict) -> dict:
 def validate_onnx(model, path: Path, meta: dict) -> dict:
     """Run the artifact with onnxruntime (CPU) against the reference."""
     from export.validate import validate_with
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     return validate_with(OnnxRunner(path, provider="cpu"), model, meta)
 

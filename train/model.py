@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runtimes.errors import UserError
-from train.levels import LevelMap
+from runtimes.core.errors import UserError
+from runtimes.core.levels import LevelMap
 
 FORMS = ("linear", "affine", "shift", "plain")
 
@@ -194,7 +194,7 @@ class LevelNet(nn.Module):
     def strength(self, level: torch.Tensor) -> torch.Tensor:
         """Strength (N,) from levels in the user's unit (scalar, (1,) or (N,))."""
         s = level.reshape(-1).to(self.level_a.dtype) * self.level_a + self.level_b
-        cap = self.level_map.max_strength  # levels past the largest training level act as it (train.levels)
+        cap = self.level_map.max_strength  # levels past the largest training level act as it (runtimes.core.levels)
         s = s if cap is None else torch.clamp(s, max=cap)
         if not self.level_map.knots:
             return s

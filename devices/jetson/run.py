@@ -29,10 +29,10 @@ from devices.jetson import engine as eng
 from devices.jetson import system, trtexec
 from devices.jetson.tegrastats import energy_per_frame_mj
 from devices.profiles import detect_profile, find_profile
-from runtimes.base import read_artifact_meta
-from runtimes.bench_eval import artifact_levels
-from runtimes.errors import UserError
-from runtimes.trt_precision import PrecisionPlan
+from runtimes.apps.bench_eval import artifact_levels
+from runtimes.core.errors import UserError
+from runtimes.core.meta import read_artifact_meta
+from runtimes.runners.trt_precision import PrecisionPlan
 
 TRTEXEC_INSTALL = ("it ships with JetPack's TensorRT in /usr/src/tensorrt/bin (sudo apt install tensorrt); "
                    "put it on PATH or pass --trtexec-path")
@@ -145,7 +145,7 @@ def run_jetson(cfg: JetsonConfig) -> dict | None:
         engine, emeta = _engine(cfg, meta, plan, shapes, trt, tool)
         records = []
         if trt is not None:
-            from runtimes.tensorrt import TensorRTRunner
+            from runtimes.runners.tensorrt import TensorRTRunner
 
             records.append(bench_runner(TensorRTRunner(engine), engine, images, cfg.bench.eval,
                                         runtime=f"device: tensorrt {trt.__version__}"))
@@ -244,7 +244,7 @@ def run_local(cfg: JetsonConfig, meta: dict) -> dict | None:
         print_dry_run("jetson --local: onnxruntime stands in for TensorRT; no device commands",
                       [f"# runtimes: OnnxRunner({cfg.onnx}, provider=cpu) accuracy + latency"])
         return None
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     image_dir, images = load_bench_images(cfg.bench)
     runtime = "stand-in: onnxruntime"

@@ -13,7 +13,7 @@ from export import onnx as export_onnx_mod  # noqa: E402
 from export import tensorrt as export_trt_mod  # noqa: E402
 from export import tflite as export_tflite_mod  # noqa: E402
 from export import validate as validate_mod  # noqa: E402
-from runtimes.errors import MissingDependency, run_cli  # noqa: E402
+from runtimes.core.errors import MissingDependency, run_cli  # noqa: E402
 
 
 def _run(module, argv, capsys):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -18,22 +18,27 @@ class Format:
     key: str
     suffix: str
     exporter: str  # module run as `python -m <exporter>`
-    runner: str  # "module:Class" implementing runtimes.base.Runner
+    runner: str  # "module:Class" implementing runtimes.runners.base.Runner
     extra: str  # pip extra that installs the exporter's and runner's stacks
     precisions: tuple[str, ...]
     runs_on: str  # where the runner can execute
 
 
 FORMATS: dict[str, Format] = {
-    "onnx": Format("onnx", ".onnx", "export.onnx", "runtimes.onnxruntime:OnnxRunner", "onnx",
+    "onnx": Format("onnx", ".onnx", "export.onnx", "runtimes.runners.onnxruntime:OnnxRunner", "onnx",
                    ("fp32", "fp16"), "any (onnxruntime)"),
-    "tensorrt": Format("tensorrt", ".engine", "export.tensorrt", "runtimes.tensorrt:TensorRTRunner", "tensorrt",
+    "tensorrt": Format("tensorrt", ".engine", "export.tensorrt", "runtimes.runners.tensorrt:TensorRTRunner", "tensorrt",
                        ("fp32", "fp16", "int8"), "NVIDIA GPU with TensorRT (Jetson, dGPU)"),
-    "coreml": Format("coreml", ".mlpackage", "export.coreml", "runtimes.coreml:CoreMLRunner", "coreml",
+    "coreml": Format("coreml", ".mlpackage", "export.coreml", "runtimes.runners.coreml:CoreMLRunner", "coreml",
                      ("fp32", "fp16"), "macOS / iOS"),
-    "tflite": Format("tflite", ".tflite", "export.tflite", "runtimes.tflite:TFLiteRunner", "tflite",
+    "tflite": Format("tflite", ".tflite", "export.tflite", "runtimes.runners.tflite:TFLiteRunner", "tflite",
                      ("fp32", "fp16", "int8-dynamic", "int8", "a16w8"), "any (LiteRT)"),
 }
+
+
+# The torch reference runner, named like the table's runners: it lives in train/ (it rebuilds the model from a
+# checkpoint), above the runtimes, so the runner factory reaches it by name only (`runtimes.runners.factory`).
+REFERENCE_RUNNER = "train.reference:TorchRunner"
 
 
 def format_for_path(path: str | Path) -> Format:

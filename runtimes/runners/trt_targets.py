@@ -4,7 +4,7 @@ A target is what a user names with `--trt-version` (8.5, 8.6, 10, 11; a full ver
 its target) or `--jetpack` (5, 6.0, 6.1, 6.2). TensorRT 8.5 and 8.6 parse ONNX opsets up to 17
 (onnx/onnx-tensorrt `docs/operators.md` on `release/8.5-GA` and `release/8.6-GA`); TensorRT 10.0 parses
 opsets 9 to 20 (the same file on `release/10.0-GA`), so 10.x and 11.x get the exporter's own opset 18.
-Precision handling per version lives in runtimes.trt_precision; operator support in runtimes.trt_ops.
+Precision handling per version lives in runtimes.runners.trt_precision; operator support in runtimes.runners.trt_ops.
 Torch-free and onnx-free, so it ships to devices.
 
 Usage:
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 DEFAULT_TARGET = "10"
 

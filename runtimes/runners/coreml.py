@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.base import TensorSpec, read_artifact_meta
-from runtimes.errors import UserError, require
+from runtimes.core.artifact import TensorSpec
+from runtimes.core.errors import UserError, require
+from runtimes.core.meta import read_artifact_meta
 
 COMPUTE_UNITS = {"all": "ALL", "cpu_only": "CPU_ONLY", "cpu_and_gpu": "CPU_AND_GPU", "cpu_and_ne": "CPU_AND_NE"}
 _DTYPES = {65568: "float32", 65552: "float16", 65600: "float64", 131104: "int32"}  # ArrayFeatureType codes

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from runtimes.errors import UserError, number_text
+from runtimes.core.errors import UserError, number_text, strict_float
 
 UNITS = {"denoise": "sigma", "dejpeg": "quality", "sr": "scale"}
 RANGES = {"denoise": (0.0, 255.0), "dejpeg": (1.0, 100.0), "sr": (1.0, 16.0)}
@@ -80,7 +80,7 @@ class LevelMap:
         """This map with a calibration curve through (0, 0) and `knots` ((linear value, strength) pairs)."""
         knots = tuple((float(u), float(s)) for u, s in knots)
         us, ss = [0.0] + [u for u, _ in knots], [0.0] + [s for _, s in knots]
-        rising = all(b > a for v in (us, ss) for a, b in zip(v[:-1], v[1:], strict=True))
+        rising = all(b > a for v in (us, ss) for a, b in zip(v[:-1], v[1:]))
         if not knots or not rising:
             raise UserError(f"calibration knots must increase from (0, 0) in both values, got {list(knots)}")
         if not all(math.isfinite(v) for v in us + ss):
@@ -136,7 +136,7 @@ class LevelMap:
 
     def check(self, level: float) -> float:
         """Validate a level: an error outside the unit's range, a warning outside the trained range."""
-        if not isinstance(level, int | float) or math.isnan(level) or math.isinf(level):
+        if not isinstance(level, (int, float)) or math.isnan(level) or math.isinf(level):
             raise UserError(f"level must be a finite number in {self.unit} units, got {level!r}")
         if not self.lo <= level <= self.hi:
             raise UserError(f"{self.unit} level {number_text(level)} is outside [{self.lo:g}, {self.hi:g}] "
@@ -181,21 +181,24 @@ class LevelMap:
         return m.calibrated(tuple(tuple(k) for k in d["knots"])).validate() if d.get("knots") else m
 
     def validate(self) -> LevelMap:
-        """This map, or a `UserError` when it is not a usable strength curve (`runtimes.metacheck`)."""
-        from runtimes.metacheck import check_level_map
+        """This map, or a `UserError` when it is not a usable strength curve (`runtimes.core.metacheck`)."""
+        from runtimes.core.metacheck import check_level_map
 
         check_level_map(self.to_dict(), "level map")
         return self
 
 
 def parse_level(text: str) -> float:
-    """argparse type: a finite, non-negative number."""
-    from runtimes.errors import strict_float
+    """argparse type for every command's levels: a finite, non-negative number in the model's unit.
 
+    The one parser of level text (every task's unit starts at 0 or above); the model's own range is checked
+    where its level map is known (`LevelMap.check`).
+    """
     try:
         value = strict_float(text)
     except ValueError:
-        raise UserError(f"level {text!r} is not a number") from None
+        raise UserError(f"level {text!r} is not a number; give levels in the model's unit, e.g. 0 15 25 50"
+                        ) from None
     if math.isnan(value) or math.isinf(value) or value < 0:
         raise UserError(f"level {text!r} must be a finite non-negative number")
     return value

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.decoding import (
+from runtimes.core.decoding import (
     ORIENTATION_TAG,
     convert,
     exif_orientation,
@@ -31,8 +31,8 @@ from runtimes.decoding import (
     quiet_decoders,
     read_exif,
 )
-from runtimes.errors import UserError
-from runtimes.images import atomic_write_bytes, finite_or_error, to_uint8
+from runtimes.core.errors import UserError
+from runtimes.core.images import atomic_write_bytes, finite_or_error, to_uint8
 
 METADATA_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP")
 JPEG_SAVE = {"quality": 95}

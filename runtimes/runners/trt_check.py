@@ -1,6 +1,6 @@
 """Check an ONNX graph against the operator support table of a TensorRT version, statically (no TensorRT needed).
 
-Every node is checked for: its op being in the version's table (runtimes.trt_ops) and marked supported;
+Every node is checked for: its op being in the version's table (runtimes.runners.trt_ops) and marked supported;
 the element types of its inputs (after ONNX shape inference) against the row's types, with the table's
 down-casts and I/O-only types (UINT8 only as a network input/output through a Cast); inputs the row
 wants constant (Slice `axes`) or zero (Q/DQ zero points); restricted attributes; input ranks; and the
@@ -14,9 +14,9 @@ Usage:
 
 from __future__ import annotations
 
-from runtimes.errors import UserError, require
-from runtimes.trt_ops import SupportTable, table_for
-from runtimes.trt_targets import TrtTarget
+from runtimes.core.errors import UserError, require
+from runtimes.runners.trt_ops import SupportTable, table_for
+from runtimes.runners.trt_targets import TrtTarget
 
 TYPE_NAMES = {1: "FP32", 2: "UINT8", 3: "INT8", 5: "INT16", 6: "INT32", 7: "INT64", 9: "BOOL", 10: "FP16",
               11: "DOUBLE", 16: "BF16", 17: "FP8", 18: "FP8", 19: "FP8", 20: "FP8", 22: "INT4", 23: "FP4"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_TARGET_MAJOR = 10
@@ -52,10 +52,10 @@ def major_version(version: str | None) -> int:
 
 
 def _check_supported(version: str | None, major: int) -> None:
-    """8.5, 8.6 and 10+ only (the versions runtimes.trt_targets knows)."""
+    """8.5, 8.6 and 10+ only (the versions runtimes.runners.trt_targets knows)."""
     if major >= 10:
         return
-    from runtimes.trt_targets import target_key
+    from runtimes.runners.trt_targets import target_key
 
     target_key(str(version))  # raises the one-line error for 8.4, 9.x, ...
 

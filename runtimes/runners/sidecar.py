@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes import artifact
-from runtimes.errors import UserError
+from runtimes.core import artifact
+from runtimes.core.errors import UserError
 
 ONNX_TYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}
 

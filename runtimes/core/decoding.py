@@ -20,7 +20,7 @@ import stat
 import warnings
 from pathlib import Path
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 DEFAULT_MAX_MEMORY_MB = 4096.0  # readers without --max-memory: about 80 Mpx of 8-bit RGB
 DECODE_BYTES_PER_PIXEL = 48  # float copies beside the decoded file (16-bit colour: uint16, float64, float32)

@@ -1,8 +1,8 @@
 """Benchmark one artifact: accuracy on an image set, parity with the torch reference, latency, memory.
 
 Accuracy follows the datasets' evaluation protocol: each clean image is degraded with
-`runtimes.degrade.degrade(clean_u8, task, level, seed=image_seed(name))`, restored (tiled where the
-artifact has fixed sizes that differ from the image), and scored with `runtimes.metrics` on the
+`runtimes.core.degrade.degrade(clean_u8, task, level, seed=image_seed(name))`, restored (tiled where the
+artifact has fixed sizes that differ from the image), and scored with `runtimes.core.metrics` on the
 Y channel for sr and dejpeg, on RGB for denoise. Parity is the PSNR of the artifact's output
 against the torch reference's output on the same degraded input.
 
@@ -13,22 +13,19 @@ Usage:
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from runtimes.artifact import encode_image
-from runtimes.base import read_artifact_meta
-from runtimes.degrade import degrade, image_seed
-from runtimes.errors import UserError, number_text
-from runtimes.formats import FORMATS, Format, format_for_path
-from runtimes.images import list_images, read_uint8
-from runtimes.latency import LatencyConfig, PeakMemory, measure, time_call
-from runtimes.metrics import MIN_SCORED_SIDE, psnr, scorable, ssim
-from runtimes.tiling import fixed_sizes, plan_tiles, restore
+from runtimes.apps.tiling import fixed_sizes, plan_tiles, restore
+from runtimes.core.artifact import encode_image
+from runtimes.core.degrade import degrade, image_seed
+from runtimes.core.errors import UserError, number_text
+from runtimes.core.images import list_images, read_uint8
+from runtimes.core.latency import LatencyConfig, PeakMemory, measure, time_call
+from runtimes.core.metrics import MIN_SCORED_SIDE, psnr, scorable, ssim
+from runtimes.runners.factory import artifact_format, enter_runner, load_runner, reference_runner
 
 
 @dataclass(frozen=True)
@@ -51,54 +48,6 @@ class EvalConfig:
     threads: int | None = None
     seed: int = 0
     bind_level: bool = False
-
-
-def artifact_format(path: Path, meta: dict) -> Format:
-    """The format of an artifact: its metadata's format key, else its file suffix; an error when they disagree."""
-    for key in (meta.get("artifact_format"), meta.get("format")):
-        if key in FORMATS:
-            by_suffix = {f.suffix: f for f in FORMATS.values()}.get(path.suffix.lower())
-            onnx_for_trt = key == "tensorrt" and path.suffix.lower() == ".onnx"
-            if by_suffix is not None and by_suffix.key != key and not onnx_for_trt:
-                raise UserError(f"{path.name}'s metadata describes a {key} artifact but the file is "
-                                f"{by_suffix.suffix}: the file and its .meta.json do not belong together; re-export it")
-            return FORMATS[key]
-    return format_for_path(path)
-
-
-def load_runner(path: str | Path, threads: int | None = None, bind_level: bool = False):
-    """Construct (not enter) the runner the format table names for an artifact (`bind_level` goes to the
-    runners that take it: onnxruntime).
-
-    Returns:
-        (runner, metadata).
-    """
-    path = Path(path)
-    meta = read_artifact_meta(path)
-    fmt = artifact_format(path, meta)
-    module_name, cls_name = fmt.runner.split(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"no runner for {fmt.key} artifacts ({fmt.runner}: {exc}); pip install 'levelres[{fmt.extra}]'"
-                        ) from None
-    params = inspect.signature(cls).parameters
-    kwargs = {"threads": threads} if "threads" in params else {}
-    if bind_level and "bind_level" in params:
-        kwargs["bind_level"] = True
-    return cls(path, **kwargs), meta
-
-
-def enter_runner(runner, path: Path):
-    """Enter a runner; any loading failure becomes a one-line UserError naming the file."""
-    try:
-        return runner.__enter__()
-    except UserError:
-        raise
-    except Exception as exc:  # each runtime raises its own types for corrupt files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"cannot load {path} with {getattr(runner, 'name', 'its runner')}: {first}; re-export it"
-                        ) from None
 
 
 def neutral_level(level_map: dict) -> float:
@@ -162,13 +111,12 @@ class ReferenceOutputs:
         """Run the reference on every degraded image at every level not computed yet."""
         if not self.available:
             return
-        from runtimes.images import to_uint8
-        from runtimes.torch_ref import TorchRunner
+        from runtimes.core.images import to_uint8
 
         todo = [(n, c, lv) for lv in levels for n, c in images if (n, lv) not in self.outputs]
         if not todo:
             return
-        with TorchRunner(self.weights, threads=self.threads) as ref:
+        with reference_runner(self.weights, threads=self.threads) as ref:
             self.task = ref.meta["task"]
             for name, clean, lv in todo:
                 x = _to_nchw(degrade(clean, self.task, lv, seed=image_seed(name)))

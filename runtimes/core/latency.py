@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 TIMED_LABELS = ("compute", "end-to-end")
 

@@ -6,10 +6,18 @@ fixed-mode artifacts, the baked level; runners follow it and never guess.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from runtimes.base import TensorSpec
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple  # ints, or None / str for dynamic axes
+    dtype: str
 
 
 def layout(meta: dict) -> str:
@@ -36,7 +44,7 @@ def check_image(meta: dict, image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if dtype == "uint8" and image.dtype != np.uint8:
         raise UserError(f"this artifact takes uint8 images (0-255), got {image.dtype}; convert with "
-                        "runtimes.artifact.encode_image or export with --io float")
+                        "runtimes.core.artifact.encode_image or export with --io float")
     arr = np.ascontiguousarray(image, dtype=dtype)
     axis = 3 if layout(meta) == "NHWC" else 1
     if arr.ndim != 4 or arr.shape[axis] != 3:

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 TASKS = ("denoise", "dejpeg", "sr")
 

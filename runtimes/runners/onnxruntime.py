@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes import artifact, sidecar
-from runtimes.base import TensorSpec, read_artifact_meta
-from runtimes.errors import UserError, require
+from runtimes.core import artifact
+from runtimes.core.artifact import TensorSpec
+from runtimes.core.errors import UserError, require
+from runtimes.core.meta import read_artifact_meta
+from runtimes.runners import sidecar
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",

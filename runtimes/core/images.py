@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.decoding import convert, exif_orientation, open_image, read_exif
-from runtimes.errors import UserError
+from runtimes.core.decoding import convert, exif_orientation, open_image, read_exif
+from runtimes.core.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 # ITU-T T.81 Annex K.1 / K.2, natural (row-major) order, as Pillow's `quantization` reports them.
 STD_LUMA = np.array([

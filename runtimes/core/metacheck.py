@@ -1,6 +1,6 @@
 """Checks of the model metadata that every checkpoint and artifact carries (numpy-free, torch-free).
 
-A level map (`train.levels.LevelMap.to_dict`) must describe a usable strength curve: finite numbers, strength 0
+A level map (`runtimes.core.levels.LevelMap.to_dict`) must describe a usable strength curve: finite numbers, strength 0
 at the task's neutral level and rising with the degradation, strength 1 (the largest training level) inside
 the unit's range, a positive saturation no higher than the range allows, increasing calibration knots. An
 architecture's sizes (channels, blocks, tail channels, scale) must be whole numbers in sane bounds, so that
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-NEUTRAL = {"denoise": 0.0, "dejpeg": 100.0, "sr": 1.0}  # the level of strength 0 (train.levels.NEUTRAL)
+NEUTRAL = {"denoise": 0.0, "dejpeg": 100.0, "sr": 1.0}  # the level of strength 0 (runtimes.core.levels.NEUTRAL)
 SIGN = {"denoise": 1.0, "dejpeg": -1.0, "sr": 1.0}  # strength rises with sigma and scale, falls with quality
 MAX_SLOPE_SPAN = 1e3  # strength may not reach 1 within less than 1/1000 of the unit's range
 ARCH_BOUNDS = {"channels": (1, 512), "blocks": (0, 64), "tail_channels": (0, 512), "scale": (1, 8),
@@ -24,7 +24,7 @@ ARCH_BOUNDS = {"channels": (1, 512), "blocks": (0, 64), "tail_channels": (0, 512
 
 
 def _fail(source: str, what: str, fix: str = "re-train or re-export it"):
-    from runtimes.errors import UserError
+    from runtimes.core.errors import UserError
 
     raise UserError(f"{source}: {what}; {fix}")
 

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes import artifact, sidecar
-from runtimes.base import TensorSpec, read_artifact_meta
-from runtimes.errors import MissingDependency, UserError
+from runtimes.core import artifact
+from runtimes.core.artifact import TensorSpec
+from runtimes.core.errors import MissingDependency, UserError
+from runtimes.core.meta import read_artifact_meta
+from runtimes.runners import sidecar
 
 
 def load_interpreter_module(backend: str = "auto"):

@@ -12,8 +12,8 @@ import csv
 import io
 from pathlib import Path
 
-from runtimes.errors import UserError
-from runtimes.images import atomic_write_bytes, check_output_file, json_bytes
+from runtimes.core.errors import UserError
+from runtimes.core.images import atomic_write_bytes, check_output_file, json_bytes
 
 SCHEMA = "levelres-bench/1"
 COLUMNS = [  # (key in a flat row, markdown header, format)
@@ -124,7 +124,7 @@ def write_reports(doc: dict, json_path: Path, plots: bool = True) -> dict[str, P
 
 
 def _pyplot():
-    from runtimes.errors import require
+    from runtimes.core.errors import require
 
     mpl = require("matplotlib", "plots")
     mpl.use("Agg")
@@ -142,7 +142,7 @@ def _png(fig) -> bytes:
 
 def plot_psnr(records: list[dict]) -> bytes:
     """PSNR vs level, one line per artifact (and the degraded input, dashed)."""
-    from runtimes.metrics import PSNR_CAP
+    from runtimes.core.metrics import PSNR_CAP
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))

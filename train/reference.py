@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.base import TensorSpec
-from runtimes.errors import UserError, require
+from runtimes.core.artifact import TensorSpec
+from runtimes.core.errors import UserError, require
 
 
 class TorchRunner:

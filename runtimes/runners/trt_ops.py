@@ -1,6 +1,6 @@
 """What TensorRT's ONNX parser takes, per targeted version: the operator rows that matter for the project's graphs.
 
-Data only (no onnx, no torch): runtimes.trt_check walks a graph against it. Each row holds the operator's
+Data only (no onnx, no torch): runtimes.runners.trt_check walks a graph against it. Each row holds the operator's
 "Supported Types" and the "Restrictions" of the parser's published support matrix, as checkable fields.
 An operator missing from a version's table is refused: the table lists what the project's graphs use
 (level arithmetic, convs, pixel shuffle, uint8/NHWC I/O, INT8 Q/DQ) and a few neighbours, so a graph
@@ -180,7 +180,7 @@ TABLES: dict = {
 
 
 def table_for(key: str) -> SupportTable:
-    """The support table of a target key (runtimes.trt_targets)."""
+    """The support table of a target key (runtimes.runners.trt_targets)."""
     return TABLES[key]
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtimes.artifact import decode_output, encode_image
-from runtimes.errors import UserError
+from runtimes.core.artifact import decode_output, encode_image
+from runtimes.core.errors import UserError
 
 
 @dataclass(frozen=True)

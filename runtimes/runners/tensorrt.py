@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.base import TensorSpec, read_artifact_meta
-from runtimes.errors import UserError, require
+from runtimes.core.artifact import TensorSpec
+from runtimes.core.errors import UserError, require
+from runtimes.core.meta import read_artifact_meta
 
 
 def import_cudart():
