@@ -87,9 +87,10 @@ def check_level(meta: dict, level) -> np.ndarray | None:
     arr = np.asarray(level, dtype=np.float32).reshape(-1)
     if arr.shape != (1,) or not np.isfinite(arr).all():
         raise UserError(f"level must be one finite number, float32 shape [1]; got {np.asarray(level)!r}")
-    lo, hi = meta.get("level_range", (-np.inf, np.inf))
+    lm = meta.get("level_map") or {}  # the one source of the range, for artifacts and checkpoints alike
+    lo, hi = float(lm.get("lo", -np.inf)), float(lm.get("hi", np.inf))
     if not lo <= float(arr[0]) <= hi:
-        raise UserError(f"level {float(arr[0]):g} is outside [{lo:g}, {hi:g}] ({meta.get('level_unit', '')})")
+        raise UserError(f"level {float(arr[0]):g} is outside [{lo:g}, {hi:g}] ({lm.get('unit', '')})")
     return arr
 
 

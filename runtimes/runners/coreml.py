@@ -18,12 +18,13 @@ import numpy as np
 from runtimes.core.artifact import TensorSpec
 from runtimes.core.errors import UserError, require
 from runtimes.core.meta import read_artifact_meta
+from runtimes.runners.base import Runner
 
 COMPUTE_UNITS = {"all": "ALL", "cpu_only": "CPU_ONLY", "cpu_and_gpu": "CPU_AND_GPU", "cpu_and_ne": "CPU_AND_NE"}
 _DTYPES = {65568: "float32", 65552: "float16", 65600: "float64", 131104: "int32"}  # ArrayFeatureType codes
 
 
-class CoreMLRunner:
+class CoreMLRunner(Runner):
     """Run a CoreML model package.
 
     Args:
@@ -35,14 +36,14 @@ class CoreMLRunner:
     def __init__(self, path: str | Path, compute_units: str = "all", threads: int | None = None):
         if compute_units not in COMPUTE_UNITS:
             raise UserError(f"unknown compute_units {compute_units!r}; choose one of {', '.join(COMPUTE_UNITS)}")
+        super().__init__(read_artifact_meta(path))
         self.path = Path(path)
-        self.meta = read_artifact_meta(self.path)
         self.compute_units = compute_units
         self.threads = threads
         self.name = f"coreml-{compute_units.replace('_', '-')}"
         self._model = None
 
-    def __enter__(self) -> CoreMLRunner:
+    def activate_impl(self) -> None:
         if sys.platform != "darwin":
             raise UserError(f"CoreML predictions need macOS (this is {sys.platform}); run {self.path.name} on a Mac, "
                             "or benchmark the ONNX/TFLite artifacts here")
@@ -53,9 +54,8 @@ class CoreMLRunner:
         except Exception as exc:  # coremltools raises several types for unreadable packages
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(f"cannot load {self.path} with CoreML ({first}); re-export it") from None
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def deactivate_impl(self) -> None:
         self._model = None
 
     def input_specs(self) -> list[TensorSpec]:
@@ -67,14 +67,9 @@ class CoreMLRunner:
             specs.append(TensorSpec(inp.name, tuple(int(d) for d in arr.shape), _DTYPES.get(arr.dataType, "float32")))
         return specs
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Predict; returns {"restored": float32 array in the artifact's layout}."""
-        if self._model is None:
-            raise RuntimeError("CoreMLRunner.run called outside its `with` block")
-        feeds = {
-            "image": np.ascontiguousarray(inputs["image"], dtype=np.float32),
-            "level": np.asarray(inputs["level"], dtype=np.float32).reshape(1),
-        }
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Predict on the checked feeds (no level for a fixed-level package); returns {"restored": the output in
+        the artifact's layout}."""
         out = self._model.predict(feeds)
         name = (self.meta.get("outputs") or ["restored"])[0]
         if name not in out:

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from runtimes.core import artifact
-from runtimes.core.artifact import TensorSpec
 from runtimes.core.errors import UserError, require
 from runtimes.core.meta import read_artifact_meta
 from runtimes.runners import sidecar
+from runtimes.runners.base import Runner
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -71,7 +71,7 @@ def bound_model(proto, level: float) -> bytes:
     return model.SerializeToString()
 
 
-class OnnxRunner:
+class OnnxRunner(Runner):
     """Runs a `.onnx` artifact with onnxruntime.
 
     Args:
@@ -86,8 +86,8 @@ class OnnxRunner:
 
     def __init__(self, path: str | Path, provider: str = "auto", threads: int | None = None,
                  bind_level: bool = False, cache_size: int = 1):
+        super().__init__(read_artifact_meta(path))
         self.path = Path(path)
-        self.meta = read_artifact_meta(self.path)
         self.bind_level = bind_level and artifact.has_level_input(self.meta)
         self.provider = resolve_provider(provider, skip=("tensorrt",) if self.bind_level else ())
         self.threads = threads
@@ -114,11 +114,11 @@ class OnnxRunner:
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise UserError(f"onnxruntime cannot load {self.path}: {str(exc).splitlines()[0]}; re-export it") from None
 
-    def __enter__(self) -> OnnxRunner:
+    def activate_impl(self) -> None:
         if not self.bind_level:
             self._session = self._new_session(str(self.path))
             sidecar.check_onnx_io(self._session, self.meta, self.path)
-            return self
+            return
         onnx = require("onnx", "onnx")
         try:
             self._proto = onnx.load(str(self.path))
@@ -129,9 +129,8 @@ class OnnxRunner:
         # build one bound session now, so a graph onnxruntime cannot load fails here as it does unbound
         levels = self.meta.get("train_levels") or [1.0]
         sidecar.check_onnx_io(self._bound_session(np.float32(levels[-1])), self.meta, self.path, level_bound=True)
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def deactivate_impl(self) -> None:
         self._session = None
         self._proto = None
         self._bound.clear()
@@ -150,20 +149,11 @@ class OnnxRunner:
         self._bound[key] = session
         return session
 
-    def input_specs(self) -> list[TensorSpec]:
-        return artifact.input_specs(self.meta)
-
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run on {"image", "level"} (level omitted or equal to the baked one for fixed artifacts)."""
-        if self._session is None and self._proto is None:
-            raise UserError("OnnxRunner must be entered (use it in a with block) before run()")
-        feed = {"image": artifact.check_image(self.meta, inputs["image"])}
-        level = artifact.check_level(self.meta, inputs.get("level"))
-        session = self._session
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run on the checked feeds; a level-bound runner picks the session of the level instead of feeding it."""
+        feed, session = dict(feeds), self._session
         if self.bind_level:
-            session = self._bound_session(level[0])
-        elif level is not None:
-            feed["level"] = level
+            session = self._bound_session(feed.pop("level")[0])
         try:
             (out,) = session.run(["restored"], feed)
         except Exception as exc:  # onnxruntime's own error types (InvalidArgument, Fail, ...)

@@ -20,6 +20,7 @@ import numpy as np
 from runtimes.core.artifact import TensorSpec
 from runtimes.core.errors import UserError, require
 from runtimes.core.meta import read_artifact_meta
+from runtimes.runners.base import Runner
 
 
 def import_cudart():
@@ -62,7 +63,7 @@ class _DeviceBuffer:
         self.ptr, self.nbytes = 0, 0
 
 
-class TensorRTRunner:
+class TensorRTRunner(Runner):
     """Run a TensorRT engine file.
 
     Args:
@@ -72,14 +73,13 @@ class TensorRTRunner:
     """
 
     def __init__(self, path: str | Path, threads: int | None = None, device: int = 0):
+        super().__init__(read_artifact_meta(path), "tensorrt")
         self.path = Path(path)
-        self.meta = read_artifact_meta(self.path)
         self.threads, self.device = threads, device
-        self.name = "tensorrt"
         self._trt = self._cudart = self._runtime = self._engine = self._context = self._stream = None
         self._buffers: dict[str, _DeviceBuffer] = {}
 
-    def __enter__(self) -> TensorRTRunner:
+    def activate_impl(self) -> None:
         trt = require("tensorrt", "tensorrt")
         cudart = import_cudart()
         _check(cudart, cudart.cudaSetDevice(self.device))
@@ -100,9 +100,8 @@ class TensorRTRunner:
         self._inputs = [n for n in self._names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self._outputs = [n for n in self._names if n not in self._inputs]
         self._buffers = {n: _DeviceBuffer(cudart) for n in self._names}
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def deactivate_impl(self) -> None:
         for buf in self._buffers.values():
             buf.free()
         self._buffers = {}
@@ -125,10 +124,9 @@ class TensorRTRunner:
         return [TensorSpec(n, tuple(None if d < 0 else int(d) for d in self._engine.get_tensor_shape(n)),
                            self._np_dtype(n).name) for n in self._inputs]
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Copy inputs to the GPU, execute, copy `restored` back (float32, or uint8 for `--io uint8` engines)."""
-        if self._context is None:
-            raise RuntimeError("TensorRTRunner.run called outside its `with` block")
+    def infer_impl(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Copy the checked inputs to the GPU, execute, copy `restored` back (float32, or uint8 for `--io uint8`
+        engines)."""
         missing = set(self._inputs) - set(inputs)
         if missing:
             raise UserError(f"missing input(s) {', '.join(sorted(missing))} for {self.path.name}")

@@ -20,6 +20,7 @@ from runtimes.core.artifact import TensorSpec
 from runtimes.core.errors import MissingDependency, UserError
 from runtimes.core.meta import read_artifact_meta
 from runtimes.runners import sidecar
+from runtimes.runners.base import Runner
 
 
 def load_interpreter_module(backend: str = "auto"):
@@ -61,7 +62,7 @@ def numpy_abi_problem(tflite_runtime_version: str, numpy_version: str) -> str | 
             "(pip install 'levelres[litert]')")
 
 
-class TFLiteRunner:
+class TFLiteRunner(Runner):
     """Runs a `.tflite` artifact.
 
     Args:
@@ -72,8 +73,8 @@ class TFLiteRunner:
     """
 
     def __init__(self, path: str | Path, threads: int | None = 2, xnnpack: bool = True, backend: str = "auto"):
+        super().__init__(read_artifact_meta(path))
         self.path = Path(path)
-        self.meta = read_artifact_meta(self.path)
         if not self.meta.get("signatures") or not isinstance(self.meta["signatures"], dict):
             raise UserError(f"{self.path} metadata lists no signatures; re-export it with python -m export.tflite")
         self.threads, self.xnnpack, self.backend = threads, xnnpack, backend
@@ -81,7 +82,7 @@ class TFLiteRunner:
         self._interp = None
         self._runners: dict[str, object] = {}
 
-    def __enter__(self) -> TFLiteRunner:
+    def activate_impl(self) -> None:
         mod, used = load_interpreter_module(self.backend)
         kwargs = {"model_path": str(self.path)}
         if self.threads:
@@ -107,9 +108,8 @@ class TFLiteRunner:
             self._interp = None
             raise
         self.name = f"{used}-{'xnnpack' if self.xnnpack else 'builtin'}"
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def deactivate_impl(self) -> None:
         self._runners.clear()
         self._interp = None
 
@@ -136,12 +136,9 @@ class TFLiteRunner:
             self._runners[name] = self._interp.get_signature_runner(name)
         return self._runners[name]
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run on {"image", "level"}; batches run one image at a time."""
-        if self._interp is None:
-            raise UserError("TFLiteRunner must be entered (use it in a with block) before run()")
-        image = artifact.check_image(self.meta, inputs["image"])
-        level = artifact.check_level(self.meta, inputs.get("level"))
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the signature of the image's size; batches run one image at a time."""
+        image, level = feeds["image"], feeds.get("level")
         sig = self.meta["signatures"][self._signature_for(image)]
         runner = self._runner(self._signature_for(image))
         outs = []
