@@ -386,3 +386,10 @@ def _run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Calla
     finally:
         remove(tmp.parent)
     return ExportResult(final, meta, extra_files=moved[2:])
+
+
+def export_format(fmt: Format, common: ExportConfig, sizes=None, **options) -> ExportResult:
+    """Export with the exporter the format table names (its `export_with`): the one dispatch over formats."""
+    import importlib
+
+    return importlib.import_module(fmt.exporter).export_with(common, sizes, **options)

@@ -22,14 +22,17 @@ from pathlib import Path
 
 from runtimes.core.cli import parse_size
 from runtimes.core.errors import CliParser, UserError, doc_summary, run_cli
+from runtimes.core.formats import FORMATS
 from runtimes.core.images import ensure_writable_dir
 from runtimes.runners.trt_targets import JETPACK, resolve_target
 
 REPO = Path(__file__).resolve().parents[1]
-TARGETS = ("jetson", "android", "ios")
-DEFAULT_PRECISION = {"jetson": "fp16", "android": "fp32", "ios": "fp16"}
-RUNNERS = {"jetson": ("runtimes.runners.tensorrt", "runtimes.runners.onnxruntime"),
-           "android": ("runtimes.runners.tflite",), "ios": ("runtimes.runners.coreml",)}
+FORMAT = {"jetson": FORMATS["tensorrt"], "android": FORMATS["tflite"], "ios": FORMATS["coreml"]}  # target -> format
+TARGETS = tuple(FORMAT)
+DEFAULT_PRECISION = {target: fmt.default_precision for target, fmt in FORMAT.items()}
+# the runner modules each target's script uses: its format's, and onnxruntime for the Jetson's --local stand-in
+RUNNERS = {target: (fmt.runner.split(":")[0],) for target, fmt in FORMAT.items()}
+RUNNERS["jetson"] += (FORMATS["onnx"].runner.split(":")[0],)
 NEVER_SHIPPED = ("train.reference",)
 # Python 3.8 or newer (JetPack 5's system Python); every module the bundled code imports is here, or is
 # named in tests/devices/test_bundle.py as one the device scripts never reach.
@@ -128,21 +131,13 @@ def copy_samples(dest: Path) -> list[str]:
 
 def export_artifact(target: str, cfg: BundleConfig, models: Path):
     """Export the target's artifact with the exporters' library functions (imports export/ and torch here)."""
-    from export.base import ExportConfig
+    from export.base import ExportConfig, export_format
 
     common = ExportConfig(weights=cfg.weights, out_dir=models, precision=cfg.precision or DEFAULT_PRECISION[target],
                           validate=cfg.validate, calibration=Path(cfg.calibration) if cfg.calibration else None)
-    if target == "jetson":
-        from export.tensorrt import TensorRTConfig, export_tensorrt
-
-        return export_tensorrt(TensorRTConfig(common, target_version=cfg.trt_version, jetpack=cfg.jetpack))
-    if target == "android":
-        from export.tflite import TFLiteConfig, export_tflite
-
-        return export_tflite(TFLiteConfig(common, sizes=cfg.tflite_sizes))
-    from export.coreml import CoreMLConfig, export_coreml
-
-    return export_coreml(CoreMLConfig(common))
+    options = {"target_version": cfg.trt_version, "jetpack": cfg.jetpack} if target == "jetson" else {}
+    fmt = FORMAT[target]
+    return export_format(fmt, common, cfg.tflite_sizes if fmt.fixed_size else None, **options)
 
 
 def run_script(target: str, artifact: str, precision: str) -> str:
@@ -182,14 +177,8 @@ def make_target(target: str, cfg: BundleConfig, dest: Path) -> dict:
 
 
 def target_precisions(target: str) -> tuple[str, ...]:
-    """The precisions the target's exporter makes (imports export/ here, on the workstation)."""
-    if target == "jetson":
-        from runtimes.runners.trt_precision import PRECISIONS
-    elif target == "android":
-        from export.tflite import PRECISIONS
-    else:
-        from export.coreml import PRECISIONS
-    return tuple(PRECISIONS)
+    """The precisions the target's exporter makes (the format table's row)."""
+    return FORMAT[target].precisions
 
 
 def check_options(cfg: BundleConfig, targets: tuple[str, ...]) -> None:

@@ -11,40 +11,33 @@ Usage:
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 from runtimes.apps.bench import REPO, BenchConfig, build_parser, config_from_args, print_summary, run_bench
 from runtimes.apps.bench_report import check_report_paths
 from runtimes.core.errors import UserError, require, run_cli
+from runtimes.core.formats import FORMATS, Format
 
 DEFAULT_WEIGHTS = ("denoise-mobile", "denoise-fast")  # shipped weight sets the main job exports and benchmarks
 
 
 def runnable_formats() -> list[str]:
-    """Formats whose exporter and runner stacks are installed and can run on this machine."""
-    has = lambda *mods: all(importlib.util.find_spec(m) is not None for m in mods)  # noqa: E731
-    out = []
-    if has("onnx", "onnxruntime", "onnxscript"):
-        out.append("onnx")
-    if has("litert_torch") and (has("ai_edge_litert") or has("tflite_runtime")):
-        out.append("tflite")
-    if sys.platform == "darwin" and has("coremltools"):
-        out.append("coreml")
-    if has("tensorrt") and (has("cuda")):
-        out.append("tensorrt")
-    return out
+    """Formats whose exporter and runner stacks are installed and can run on this machine (the format table)."""
+    return [key for key, fmt in FORMATS.items() if fmt.runnable_here()]
 
 
-EXPORT_ARGS = {"tflite": ["--size", "256x256", "--size", "720x1280"]}
+SIZES = ("256x256", "720x1280")  # what fixed-size formats are exported at (the benchmark's default frame sizes)
+
+
+def export_args(fmt: Format) -> list[str]:
+    """The exporter's extra command-line arguments: the sizes, for a fixed-size format."""
+    return [arg for size in SIZES for arg in ("--size", size)] if fmt.fixed_size else []
 
 
 def export_shipped(weights: Path, formats: list[str], out_dir: Path) -> list[Path]:
     """Export `weights` to each format (fp32, folded) with the exporters' command lines; reuse fresh artifacts."""
     import subprocess
-
-    from runtimes.core.formats import FORMATS
 
     artifacts = []
     for key in formats:
@@ -56,7 +49,7 @@ def export_shipped(weights: Path, formats: list[str], out_dir: Path) -> list[Pat
             artifacts.append(path)
             continue
         cmd = [sys.executable, "-m", fmt.exporter, "--weights", str(weights), "-o", str(out_dir),
-               "--name", weights.stem, *EXPORT_ARGS.get(key, [])]
+               "--name", weights.stem, *export_args(fmt)]
         print(f"exporting {weights.name} to {key}: {' '.join(cmd[1:])}", file=sys.stderr)
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0 or not path.exists():

@@ -190,6 +190,12 @@ def export_onnx(cfg: OnnxConfig) -> ExportResult:
     return run_export(c, get_format("onnx"), build, validate_onnx, embed_metadata)
 
 
+def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
+    """The format table's entry (`runtimes.core.formats`): export with the shared options (ONNX is dynamic-size:
+    `sizes` is unused)."""
+    return export_onnx(OnnxConfig(common, **options))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = CliParser(prog="python -m export.onnx", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS)

@@ -224,6 +224,12 @@ def _stem(c: ExportConfig) -> str:
     return artifact_stem(c) + "-trt"
 
 
+def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
+    """The format table's entry (`runtimes.core.formats`): the TensorRT-ready ONNX (`sizes` is unused; the
+    optimisation profile is `shapes`, an option)."""
+    return export_tensorrt(TensorRTConfig(common, **options))
+
+
 def main(argv: list[str] | None = None) -> int:
     from runtimes.core.cli import positive_int
 

@@ -223,6 +223,12 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
     return run_export(c, get_format("tflite"), build, validate, embed_metadata)
 
 
+def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
+    """The format table's entry (`runtimes.core.formats`): one signature per size in `sizes` (None: the
+    default sizes)."""
+    return export_tflite(TFLiteConfig(common, sizes=tuple(sizes) if sizes else DEFAULT_SIZES, **options))
+
+
 def main(argv: list[str] | None = None) -> int:
     from runtimes.core.cli import thread_count
 

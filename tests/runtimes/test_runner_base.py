@@ -62,3 +62,12 @@ def test_a_fixed_level_artifact_takes_no_level():
         with pytest.raises(UserError, match="fixed at"):
             r.run({"image": _image(), "level": np.array([15], np.float32)})
     assert not r.is_active
+
+
+@pytest.mark.parametrize("key", sorted(FORMATS))
+def test_the_format_table_states_each_exporters_precisions(key):
+    """The table's precisions are the exporter's own (the bundles and export.all read the table)."""
+    pytest.importorskip("torch")
+    exporter = importlib.import_module(FORMATS[key].exporter)
+    assert FORMATS[key].precisions == tuple(exporter.PRECISIONS)
+    assert FORMATS[key].default_precision in exporter.PRECISIONS and callable(exporter.export_with)
