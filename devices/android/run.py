@@ -36,6 +36,7 @@ from devices.common import (
 )
 from devices.profiles import detect_profile, find_profile
 from runtimes.apps.bench_eval import artifact_levels
+from runtimes.core.artifact import has_level_input
 from runtimes.core.errors import UserError
 from runtimes.core.meta import read_artifact_meta
 
@@ -122,7 +123,7 @@ def runner_inputs(sig_name: str, sig: dict) -> list[tuple[str, list[int], str]]:
 def run_commands(cfg: AndroidConfig, meta: dict, levels: list[float]) -> list[tuple[str, str, float, list[str]]]:
     """(delegate, signature, level, adb command) for every benchmark_model run."""
     out = []
-    has_level = meta.get("level_mode") != "fixed"
+    has_level = has_level_input(meta)
     for delegate in cfg.delegates:
         for sig_name, sig in signatures(meta).items():
             inputs = runner_inputs(sig_name, sig) if has_level else []
@@ -150,7 +151,7 @@ def run_android(cfg: AndroidConfig) -> dict | None:
     levels = artifact_levels(meta, cfg.bench.eval.levels)
     if cfg.bench.local:
         return run_local(cfg)
-    has_level = meta.get("level_mode") != "fixed"
+    has_level = has_level_input(meta)
     runs = run_commands(cfg, meta, levels)
     if cfg.bench.dry_run:
         cmds = setup_commands(cfg, levels, has_level) + [adb(cfg, "shell", "getprop", p) for p in PROPS]

@@ -30,6 +30,7 @@ from devices.jetson import system, trtexec
 from devices.jetson.tegrastats import energy_per_frame_mj
 from devices.profiles import detect_profile, find_profile
 from runtimes.apps.bench_eval import artifact_levels
+from runtimes.core.artifact import has_level_input
 from runtimes.core.errors import UserError
 from runtimes.core.meta import read_artifact_meta
 from runtimes.runners.trt_precision import PrecisionPlan
@@ -108,7 +109,7 @@ def planned_commands(cfg: JetsonConfig, meta: dict, plan: PrecisionPlan, shapes,
     lines.append(f"# runtimes: TensorRTRunner({engine}) accuracy on the images and latency at "
                  f"{', '.join(f'{h}x{w}' for h, w in cfg.bench.eval.sizes)}")
     if cfg.trtexec:
-        has_level = meta.get("level_mode") != "fixed"
+        has_level = has_level_input(meta)
         for size in cfg.bench.eval.sizes:
             for lv in levels:
                 lines.append(shell_line(trtexec.bench_command(tool, engine, _image_shape(meta, size),
@@ -196,7 +197,7 @@ def _trtexec_record(cfg: JetsonConfig, engine: Path, meta: dict, levels: list[fl
     for size in cfg.bench.eval.sizes:
         for lv in levels:
             lf = None
-            if meta.get("level_mode") != "fixed":
+            if has_level_input(meta):
                 lf = level_file(cfg, lv)
                 np.array([lv], np.float32).tofile(lf)
             row, top, found = _trtexec_row(cfg, engine, meta, tool, size, lv, lf)

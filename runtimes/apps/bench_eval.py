@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from runtimes.apps.tiling import fixed_sizes, plan_tiles, restore
-from runtimes.core.artifact import encode_image
+from runtimes.core.artifact import encode_image, has_level_input
 from runtimes.core.degrade import degrade, image_seed
-from runtimes.core.errors import UserError, number_text
+from runtimes.core.errors import UserError
 from runtimes.core.images import list_images, read_uint8
 from runtimes.core.latency import LatencyConfig, PeakMemory, measure, time_call
+from runtimes.core.meta import ArtifactMeta
 from runtimes.core.metrics import MIN_SCORED_SIDE, psnr, scorable, ssim
 from runtimes.runners.factory import artifact_format, enter_runner, load_runner, reference_runner
 
@@ -50,25 +51,10 @@ class EvalConfig:
     bind_level: bool = False
 
 
-def neutral_level(level_map: dict) -> float:
-    """The level of strength 0 (sigma 0, quality 100, scale 1)."""
-    return -float(level_map["b"]) / float(level_map["a"])
-
-
 def artifact_levels(meta: dict, requested: tuple[float, ...] | None) -> list[float]:
-    """Levels to evaluate: the requested ones (checked against the range), or neutral + training levels.
-
-    A fixed-mode artifact is evaluated at its baked level only.
-    """
-    lm = meta["level_map"]
-    if meta.get("level_mode") == "fixed":
-        return [float(meta["fixed_level"])]
-    levels = list(requested) if requested else [neutral_level(lm), *lm.get("train_levels", [])]
-    for lv in levels:
-        if not float(lm["lo"]) <= lv <= float(lm["hi"]):
-            raise UserError(f"level {number_text(lv)} is outside [{lm['lo']:g}, {lm['hi']:g}] {lm['unit']} "
-                            f"for task {lm['task']}")
-    return list(dict.fromkeys(float(x) for x in levels))
+    """Levels to evaluate (`ArtifactMeta.levels`): the requested ones checked against the range, or neutral +
+    training levels; a fixed-mode artifact at its baked level only."""
+    return ArtifactMeta.from_dict(meta).levels(requested)
 
 
 def load_images(folder: str | Path, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
@@ -177,7 +163,7 @@ def _timed_call(runner, image: np.ndarray, level: float, tiled: bool):
     if tiled:
         return lambda: restore(runner, image, level)
     feeds = {"image": encode_image(runner.meta, image)}
-    if runner.meta.get("level_mode") != "fixed":
+    if has_level_input(runner.meta):
         feeds["level"] = np.array([level], np.float32)
     return lambda: runner.run(feeds)
 

@@ -35,7 +35,7 @@ from runtimes.apps.tiling import restore
 from runtimes.core.cli import MAX_THREADS
 from runtimes.core.errors import CliParser, UserError, run_cli, strict_float
 from runtimes.core.formats import format_for_path
-from runtimes.core.meta import checkpoint_meta, read_artifact_meta, shipped_names, shipped_weights_dir
+from runtimes.core.meta import ArtifactMeta, checkpoint_meta, read_artifact_meta, shipped_names, shipped_weights_dir
 from runtimes.runners.factory import enter_runner, load_runner, reference_runner
 
 FRAME_BYTES_PER_PIXEL = 64  # ~16 float32 per frame pixel: input, planar and padded copies, blend sums, output
@@ -113,22 +113,18 @@ def auto_level(meta: dict, photo: Photo) -> tuple[float, str]:
 
 def resolve_level(text: str, meta: dict, photo: Photo) -> tuple[float, str]:
     """The level to run at, checked against the model's level map range."""
-    lm = meta["level_map"]
-    lo, hi, unit = float(lm["lo"]), float(lm["hi"]), lm.get("unit", "level")
+    info = ArtifactMeta.from_dict(meta)
+    lm, unit = info.level_map, info.level_map.unit
     if text.strip().lower() == "auto":
         value, how = auto_level(meta, photo)
-        return min(hi, max(lo, value)), how
+        return min(lm.hi, max(lm.lo, value)), how
     try:
         value = strict_float(text.strip())
     except ValueError:
         raise UserError(f"--level must be a number ({unit}) or 'auto', got {text!r}") from None
     if not math.isfinite(value):
         raise UserError(f"--level must be a finite number ({unit}), got {text!r}")
-    if not lo <= value <= hi:
-        raise UserError(f"--level {text.strip()} is outside the model's {unit} range [{lo:g}, {hi:g}]")
-    if meta.get("level_mode") == "fixed" and abs(value - float(meta["fixed_level"])) > 1e-6:
-        raise UserError(f"this artifact is fixed at {unit} {float(meta['fixed_level']):g}; give that level")
-    return value, f"{unit} {value:.12g}"
+    return info.check_level(value, "--level"), f"{unit} {value:.12g}"
 
 
 def tile_bytes_per_pixel(meta: dict) -> float:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtimes.core.artifact import decode_output, encode_image
+from runtimes.core.artifact import decode_output, encode_image, has_level_input
 from runtimes.core.errors import UserError
 
 
@@ -212,7 +212,7 @@ def restore(runner, image: np.ndarray, level: float, tile: TileConfig | None = N
         (N, 3, H, W) float32.
     """
     meta = runner.meta
-    extra = {"level": np.asarray([level], np.float32)} if meta.get("level_mode") != "fixed" else {}
+    extra = {"level": np.asarray([level], np.float32)} if has_level_input(meta) else {}
 
     def call(x: np.ndarray) -> np.ndarray:
         return decode_output(meta, runner.run({"image": encode_image(meta, x), **extra})["restored"])

@@ -4,20 +4,76 @@
 Every reader checks the level map and architecture (`runtimes.core.metacheck`) once, at load, so the layers
 above never meet a malformed one.
 
+`ArtifactMeta` is the typed view the layers above read the level facts from (the level map, whether the model
+takes a level, the levels to evaluate, the range check), instead of string keys.
+
 Usage:
     meta = read_artifact_meta("dn.onnx")
     meta = checkpoint_meta(resolve_checkpoint("denoise-mobile"))
+    levels = ArtifactMeta.from_dict(meta).levels(requested=(0, 25))
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from runtimes.core.errors import UserError
+from runtimes.core.errors import UserError, number_text
 from runtimes.core.formats import meta_path
+from runtimes.core.levels import LevelMap
 from runtimes.core.metacheck import check_arch, check_level_map
+
+
+@dataclass(frozen=True)
+class ArtifactMeta:
+    """The level facts of an artifact's (or checkpoint's) metadata, typed.
+
+    Attributes:
+        level_map: the model's map from the user's unit to its strength (range, unit, training levels).
+        level_mode: folded, weights or fixed (artifacts); runtime (checkpoints).
+        fixed_level: the baked level of a fixed-mode artifact.
+    """
+
+    level_map: LevelMap
+    level_mode: str = "folded"
+    fixed_level: float | None = None
+
+    @classmethod
+    def from_dict(cls, meta: dict) -> ArtifactMeta:
+        """The typed view of a metadata dict (already checked by the reader that loaded it)."""
+        fixed = meta.get("fixed_level")
+        return cls(LevelMap.from_dict(meta["level_map"]), meta.get("level_mode") or "folded",
+                   None if fixed is None else float(fixed))
+
+    @property
+    def takes_level(self) -> bool:
+        """False for fixed-mode artifacts (the level is baked into the weights)."""
+        return self.level_mode != "fixed"
+
+    @property
+    def neutral(self) -> float:
+        """The level of strength 0 (sigma 0, quality 100, scale 1), from the map's own line."""
+        return -self.level_map.b / self.level_map.a
+
+    def check_level(self, value: float, what: str = "level") -> float:
+        """`value`, or a `UserError` when it is outside the model's range or is not a fixed artifact's own level."""
+        lm = self.level_map
+        if not lm.lo <= value <= lm.hi:
+            raise UserError(f"{what} {number_text(value)} is outside the model's {lm.unit} range "
+                            f"[{lm.lo:g}, {lm.hi:g}] (task {lm.task})")
+        if not self.takes_level and abs(value - self.fixed_level) > 1e-6:
+            raise UserError(f"this artifact is fixed at {lm.unit} {self.fixed_level:g}; give that level")
+        return float(value)
+
+    def levels(self, requested: tuple[float, ...] | None = None) -> list[float]:
+        """Levels to evaluate: the requested ones (checked), or neutral + training levels; a fixed-mode artifact
+        runs at its baked level only."""
+        if not self.takes_level:
+            return [self.fixed_level]
+        levels = list(requested) if requested else [self.neutral, *self.level_map.train_levels]
+        return list(dict.fromkeys(self.check_level(float(x)) for x in levels))
 
 
 def read_artifact_meta(artifact: str | Path) -> dict:

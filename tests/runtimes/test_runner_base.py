@@ -71,3 +71,16 @@ def test_the_format_table_states_each_exporters_precisions(key):
     exporter = importlib.import_module(FORMATS[key].exporter)
     assert FORMATS[key].precisions == tuple(exporter.PRECISIONS)
     assert FORMATS[key].default_precision in exporter.PRECISIONS and callable(exporter.export_with)
+
+
+def test_artifact_meta_is_the_one_level_check():
+    from runtimes.core.meta import ArtifactMeta
+
+    info = ArtifactMeta.from_dict({"task": "denoise", "level_map": LEVEL_MAP})
+    assert info.takes_level and info.levels() == [0.0, 15.0, 75.0] and info.level_map.unit == "sigma"
+    with pytest.raises(UserError, match="outside the model's sigma range"):
+        info.check_level(300.0, "--level")
+    fixed = ArtifactMeta.from_dict({"level_map": LEVEL_MAP, "level_mode": "fixed", "fixed_level": 25})
+    assert not fixed.takes_level and fixed.levels((0.0, 50.0)) == [25.0]
+    with pytest.raises(UserError, match="fixed at sigma 25"):
+        fixed.check_level(15.0)
