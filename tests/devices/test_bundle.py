@@ -71,8 +71,9 @@ NOT_FROM_REQUIREMENTS = {
     "tensorrt": "JetPack's python3-libnvinfer",
     "tflite_runtime": "the fallback when ai-edge-litert is absent",
     "onnx": "only OnnxRunner(bind_level=True), which the device scripts do not use",
-    "train": "torch reference outputs in runtimes.apps.bench and shipped-weight lookup in runtimes.apps.restore",
-    "torch": "the same torch reference path (runtimes.apps.bench's require)",
+    "train": "the torch reference runner, loaded by name (runtimes.runners.factory), and the shipped-weight lookup "
+             "(runtimes.core.meta)",
+    "torch": "the same torch reference path (runtimes.runners.factory's require)",
 }
 # calls that import a module named by their first (string) argument
 IMPORTING_CALLS = {"require", "import_module", "MissingDependency", "find_spec"}
