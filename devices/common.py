@@ -1,6 +1,6 @@
 """Shared pieces of the on-device scripts: tool lookup, commands, benchmark records and reports.
 
-Every target writes the `runtimes.bench` report (`levelres-bench/1`, docs/bench_schema.md) plus a
+Every target writes the `runtimes.apps.bench` report (`levelres-bench/1`, docs/bench_schema.md) plus a
 top-level `device` section (target, mode, runtime label, profile, tool readings). Records measured by
 the project's runners come from `bench_runner`; records measured by a vendor tool (trtexec,
 benchmark_model) come from `tool_record` with the same keys, unknown values null.
@@ -23,20 +23,29 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from runtimes.bench import default_image_dir, parse_level, parse_size, positive_int, thread_count
-from runtimes.bench_eval import (
+from runtimes.apps.bench import default_image_dir
+from runtimes.apps.bench_eval import (
     EvalConfig,
     ReferenceOutputs,
-    artifact_format,
     bench_runner_record,
     load_images,
     y_only,
 )
-from runtimes.bench_report import SCHEMA, check_report_paths, flat_rows, markdown_report, markdown_table, write_reports
-from runtimes.errors import UserError
-from runtimes.images import atomic_write_bytes, json_bytes
-from runtimes.latency import LatencyConfig, machine_info
-from runtimes.tiling import fixed_sizes
+from runtimes.apps.bench_report import (
+    SCHEMA,
+    check_report_paths,
+    flat_rows,
+    markdown_report,
+    markdown_table,
+    write_reports,
+)
+from runtimes.apps.tiling import fixed_sizes
+from runtimes.core.cli import parse_size, positive_int, thread_count
+from runtimes.core.errors import UserError
+from runtimes.core.images import atomic_write_bytes, json_bytes
+from runtimes.core.latency import LatencyConfig, machine_info
+from runtimes.core.levels import parse_level
+from runtimes.runners.factory import artifact_format
 
 STAND_IN = "stand-in: "
 
@@ -145,7 +154,7 @@ def bundled_samples() -> Path | None:
 
 
 def bench_runner(runner, path: str | Path, images, cfg: EvalConfig, runtime: str, **extra) -> dict:
-    """`runtimes.bench_eval.bench_artifact` for an already constructed runner (any runner options).
+    """`runtimes.apps.bench_eval.bench_artifact` for an already constructed runner (any runner options).
 
     Args:
         runner: a Runner, not entered yet.
@@ -196,7 +205,7 @@ def tool_record(path: str | Path, meta: dict, runner_name: str, runtime: str, le
 
 
 def device_doc(records: list[dict], device: dict, opts: BenchOptions, image_dir: Path, n_images: int) -> dict:
-    """The report document: the `runtimes.bench` keys plus `device`."""
+    """The report document: the `runtimes.apps.bench` keys plus `device`."""
     return {
         "schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info(opts.eval.threads),
         "config": {"images": display_path(image_dir), "n_images": n_images, "levels": opts.eval.levels,
@@ -240,7 +249,7 @@ def compact(value) -> str:
 
 
 def write_device_reports(doc: dict, opts: BenchOptions) -> dict:
-    """Write JSON/CSV/markdown (and plots when asked) like `runtimes.bench`, with the device section."""
+    """Write JSON/CSV/markdown (and plots when asked) like `runtimes.apps.bench`, with the device section."""
     plots = opts.plots and all(lat["p50_ms"] is not None for r in doc["results"] for lat in r["latency"])
     if opts.plots and not plots:
         print("plots skipped: a tool reported no median latency", file=sys.stderr)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import asdict, dataclass, field
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 TARGETS = ("jetson", "android", "ios")
 

@@ -7,17 +7,12 @@ Usage:
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from export.base import ExportConfig, human_size, size_of
-from runtimes.errors import CliParser, UserError, run_cli
-from runtimes.formats import FORMATS
-
-NEEDS = {"onnx": ("onnx", "onnxscript", "onnxruntime"), "tensorrt": ("onnx", "onnxscript", "onnxruntime"),
-         "coreml": ("coremltools",), "tflite": ("litert_torch", "ai_edge_litert")}
-DEFAULT_PRECISION = {"onnx": "fp32", "tensorrt": "fp16", "coreml": "fp16", "tflite": "fp32"}
+from export.base import ExportConfig, export_format, human_size, size_of
+from runtimes.core.errors import CliParser, UserError, run_cli
+from runtimes.core.formats import FORMATS
 
 
 @dataclass(frozen=True)
@@ -25,7 +20,7 @@ class AllConfig:
     """Options for exporting every format.
 
     Attributes:
-        common: shared options (precision is chosen per format: DEFAULT_PRECISION).
+        common: shared options (the precision is each format's `default_precision` in the format table).
         formats: format keys to try.
         tflite_sizes: TFLite signature sizes.
     """
@@ -43,36 +38,18 @@ class Row:
     note: str
 
 
-def missing(fmt: str) -> list[str]:
-    """Python modules the format's exporter needs that are not installed."""
-    return [m for m in NEEDS[fmt] if importlib.util.find_spec(m) is None]
-
-
 def export_one(fmt: str, cfg: AllConfig):
     """Run one exporter with its default precision; returns its `ExportResult`."""
-    common = replace(cfg.common, precision=DEFAULT_PRECISION[fmt])
-    if fmt == "onnx":
-        from export.onnx import OnnxConfig, export_onnx
-
-        return export_onnx(OnnxConfig(common))
-    if fmt == "tensorrt":
-        from export.tensorrt import TensorRTConfig, export_tensorrt
-
-        return export_tensorrt(TensorRTConfig(common))
-    if fmt == "coreml":
-        from export.coreml import CoreMLConfig, export_coreml
-
-        return export_coreml(CoreMLConfig(replace(common, nhwc=False)))
-    from export.tflite import TFLiteConfig, export_tflite
-
-    return export_tflite(TFLiteConfig(common, sizes=cfg.tflite_sizes))
+    row = FORMATS[fmt]
+    common = replace(cfg.common, precision=row.default_precision)
+    return export_format(row, common, cfg.tflite_sizes if row.fixed_size else None)
 
 
 def export_all(cfg: AllConfig) -> list[Row]:
     """Try every format; never stops at the first failure."""
     rows = []
     for fmt in cfg.formats:
-        absent = missing(fmt)
+        absent = FORMATS[fmt].missing()
         if absent:
             rows.append(Row(fmt, "skipped", "-", f"missing {', '.join(absent)}: pip install "
                                                    f"'levelres[{FORMATS[fmt].extra}]'"))
@@ -96,7 +73,7 @@ def check_inputs(cfg: AllConfig) -> None:
     """Problems common to every format fail once, before any export: the checkpoint, the level options and the
     output folder."""
     from export.base import check_levels
-    from runtimes.images import ensure_writable_dir
+    from runtimes.core.images import ensure_writable_dir
     from train.checkpoint import load_checkpoint
 
     model, _ = load_checkpoint(cfg.common.weights)
@@ -117,7 +94,7 @@ def format_table(rows: list[Row]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from export.base import common_config
     from export.tflite import parse_sizes
-    from train.levels import parse_level
+    from runtimes.core.levels import parse_level
 
     parser = CliParser(prog="python -m export.all", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtimes.errors import UserError
-from runtimes.formats import Format, meta_path
+from runtimes.core.errors import UserError
+from runtimes.core.formats import Format, meta_path
 
 ARTIFACT_FORMAT = "levelres-artifact"
 FULL_INTEGER = ("int8", "a16w8")  # calibrated precisions: int8 weights, int8 or int16 activations
@@ -134,7 +134,7 @@ def check_calibration(folder: Path | None, option: str = "--calibration") -> Non
     """A `UserError` naming the option unless `folder` is None or a folder holding images."""
     if folder is None:
         return
-    from runtimes.images import list_images
+    from runtimes.core.images import list_images
 
     try:
         list_images(folder)
@@ -159,7 +159,7 @@ class ExportResult:
 def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...],
                     default_precision: str = "fp32") -> None:
     """The flags shared by every exporter's command line."""
-    from train.levels import parse_level
+    from runtimes.core.levels import parse_level
 
     parser.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
     parser.add_argument("-o", "--out", default="out", help="output folder (default: out)")
@@ -205,7 +205,7 @@ def load_model(cfg: ExportConfig):
         raise UserError(f"--precision {cfg.precision} needs --calibration IMAGE_DIR "
                         "(a folder of representative images)")
     if cfg.calibration is not None:
-        from runtimes.images import list_images
+        from runtimes.core.images import list_images
 
         list_images(cfg.calibration)
     return model, ckpt
@@ -275,7 +275,7 @@ def write_meta(artifact: Path, meta: dict) -> Path:
 
 def prepare_out_dir(out_dir: Path) -> Path:
     """Create the output folder; a clear error when it cannot be written."""
-    from runtimes.images import ensure_writable_dir
+    from runtimes.core.images import ensure_writable_dir
 
     ensure_writable_dir(out_dir)
     return out_dir
@@ -345,7 +345,7 @@ def run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Callab
     """
     import errno
 
-    from runtimes.images import removed_if_left_empty, write_error
+    from runtimes.core.images import removed_if_left_empty, write_error
 
     with removed_if_left_empty(cfg.out_dir):  # a failed export leaves no empty output folder behind
         try:
@@ -386,3 +386,10 @@ def _run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Calla
     finally:
         remove(tmp.parent)
     return ExportResult(final, meta, extra_files=moved[2:])
+
+
+def export_format(fmt: Format, common: ExportConfig, sizes=None, **options) -> ExportResult:
+    """Export with the exporter the format table names (its `export_with`): the one dispatch over formats."""
+    import importlib
+
+    return importlib.import_module(fmt.exporter).export_with(common, sizes, **options)

@@ -23,11 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.bench import default_image_dir, parse_level, parse_size, positive_int, thread_count
-from runtimes.errors import CliParser, UserError, require, run_cli
-from runtimes.images import atomic_write_bytes, json_bytes
-from runtimes.latency import LatencyConfig, machine_info, measure, time_call
-from runtimes.metrics import psnr
+from runtimes.apps.bench import default_image_dir
+from runtimes.core.cli import parse_size, positive_int, thread_count
+from runtimes.core.errors import CliParser, UserError, require, run_cli
+from runtimes.core.images import atomic_write_bytes, json_bytes
+from runtimes.core.latency import LatencyConfig, machine_info, measure, time_call
+from runtimes.core.levels import parse_level
+from runtimes.core.metrics import psnr
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,8 @@ class CpuBenchConfig:
 
 def _random_checkpoint(preset_name: str, out_dir: Path) -> Path:
     torch = require("torch", "train")
+    from runtimes.core.levels import make_level_map
     from train.checkpoint import save_checkpoint
-    from train.levels import make_level_map
     from train.model import PRESETS, build_model
 
     torch.manual_seed(0)
@@ -70,7 +72,7 @@ def _random_checkpoint(preset_name: str, out_dir: Path) -> Path:
 
 def _calibration_subset(cfg: CpuBenchConfig) -> Path:
     """A folder linking the first `calib_images` calibration images (int8 calibration at full frame is slow)."""
-    from runtimes.images import list_images
+    from runtimes.core.images import list_images
 
     folder = cfg.out_dir / "calibration"
     folder.mkdir(parents=True, exist_ok=True)
@@ -131,9 +133,9 @@ def _check_inputs(cfg: CpuBenchConfig) -> dict[str, Path | None]:
     Returns each model's checkpoint path (None for a preset name: random weights made later).
     """
     from export.base import check_calibration
-    from runtimes.images import ensure_writable_dir
+    from runtimes.core.images import ensure_writable_dir
+    from runtimes.core.levels import LevelMap
     from train.checkpoint import load_checkpoint, resolve_weights
-    from train.levels import LevelMap
     from train.model import PRESETS
 
     check_calibration(cfg.calibration)
@@ -153,11 +155,11 @@ def _check_inputs(cfg: CpuBenchConfig) -> dict[str, Path | None]:
 def run_cpu_bench(cfg: CpuBenchConfig) -> dict:
     """Run every CPU path on one frame for each model; writes and returns the JSON document."""
     require("torch", "train")
-    from runtimes.onnxruntime import OnnxRunner
-    from runtimes.tflite import TFLiteRunner
-    from runtimes.torch_ref import TorchRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
+    from runtimes.runners.tflite import TFLiteRunner
     from train.checkpoint import read_meta
     from train.model import ModelConfig, count_macs
+    from train.reference import TorchRunner
 
     checked = _check_inputs(cfg)
     h, w = cfg.size

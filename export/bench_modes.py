@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from export.base import ExportConfig, quiet
-from runtimes.errors import CliParser, UserError, run_cli
+from runtimes.core.errors import CliParser, UserError, run_cli
 
 MODES = ("folded", "fixed", "weights")
 RUNTIMES = ("onnxruntime", "litert")
@@ -52,8 +52,8 @@ class BenchConfig:
 
 def export_variants(cfg: BenchConfig, out: Path) -> dict[tuple[str, str], Path]:
     """(runtime, mode) -> artifact path, exported without validation."""
+    from runtimes.core.levels import LevelMap
     from train.checkpoint import read_meta, resolve_weights
-    from train.levels import LevelMap
 
     lm = LevelMap.from_dict(read_meta(resolve_weights(cfg.weights))["level_map"])
     level = lm.trained_range[1] if lm.task != "dejpeg" else lm.trained_range[0]
@@ -78,10 +78,10 @@ REBINDS = 5  # distinct levels bound after timing, for the cost of a new level
 
 def open_runner(runtime: str, path: Path, threads: int, bind_level: bool = False):
     if runtime == "onnxruntime":
-        from runtimes.onnxruntime import OnnxRunner
+        from runtimes.runners.onnxruntime import OnnxRunner
 
         return OnnxRunner(path, provider="cpu", threads=threads, bind_level=bind_level)
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.tflite import TFLiteRunner
 
     return TFLiteRunner(path, threads=threads, xnnpack=True)
 
@@ -159,7 +159,7 @@ def bench_modes(cfg: BenchConfig) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from export.tflite import parse_sizes
-    from runtimes.bench import positive_int, thread_count
+    from runtimes.core.cli import positive_int, thread_count
 
     parser = CliParser(prog="python -m export.bench_modes", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True)

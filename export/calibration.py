@@ -32,7 +32,7 @@ def calibration_levels(level_map) -> list[float]:
 
 def calibration_images(folder: Path, max_images: int = MAX_IMAGES) -> list[Path]:
     """The calibration image files that are used (the first `max_images`)."""
-    from runtimes.images import list_images
+    from runtimes.core.images import list_images
 
     return list_images(folder)[:max_images]
 
@@ -46,8 +46,8 @@ def calibration_samples(folder: Path, level_map, size: tuple[int, int], max_imag
     other levels; with few images all (image, level) pairs are used.
     """
     from export.validate import fit
-    from runtimes.degrade import degrade, image_seed
-    from runtimes.images import read_image
+    from runtimes.core.degrade import degrade, image_seed
+    from runtimes.core.images import read_image
 
     levels = calibration_levels(level_map)
     paths = calibration_images(folder, max_images)

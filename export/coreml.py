@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +34,9 @@ from export.base import (
     versions,
 )
 from export.tflite import parse_sizes
-from runtimes.errors import CliParser, UserError, require, run_cli
-from runtimes.formats import get_format
-from runtimes.tiling import check_fixed_sizes
+from runtimes.apps.tiling import check_fixed_sizes
+from runtimes.core.errors import CliParser, UserError, require, run_cli
+from runtimes.core.formats import get_format
 
 PRECISIONS = ("fp16", "fp32")
 TARGETS = ("iOS16", "iOS17", "iOS18")
@@ -244,6 +244,12 @@ def embed_metadata(path: Path, meta: dict) -> None:
     ml.save(str(staged))  # saving over the package it was loaded from would delete its weights first
     remove(path)
     staged.rename(path)
+
+
+def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
+    """The format table's entry (`runtimes.core.formats`): an NCHW package (Core ML takes planar images; `sizes`
+    is unused, the package is dynamic-size unless `enumerated` is given)."""
+    return export_coreml(CoreMLConfig(replace(common, nhwc=False), **options))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 from train.model import LevelConv2d, LevelNet, Ops
 
 MODES = ("folded", "weights", "fixed")

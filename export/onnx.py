@@ -24,8 +24,8 @@ from export.base import (
     summary_line,
     versions,
 )
-from runtimes.errors import CliParser, UserError, require, run_cli
-from runtimes.formats import get_format
+from runtimes.core.errors import CliParser, UserError, require, run_cli
+from runtimes.core.formats import get_format
 
 OPSET = 18
 PRECISIONS = ("fp32", "fp16")
@@ -163,7 +163,7 @@ def _short_validation(v: dict) -> dict:
 def validate_onnx(model, path: Path, meta: dict) -> dict:
     """Run the artifact with onnxruntime (CPU) against the reference."""
     from export.validate import validate_with
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     return validate_with(OnnxRunner(path, provider="cpu"), model, meta)
 
@@ -188,6 +188,12 @@ def export_onnx(cfg: OnnxConfig) -> ExportResult:
         return []
 
     return run_export(c, get_format("onnx"), build, validate_onnx, embed_metadata)
+
+
+def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
+    """The format table's entry (`runtimes.core.formats`): export with the shared options (ONNX is dynamic-size:
+    `sizes` is unused)."""
+    return export_onnx(OnnxConfig(common, **options))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from runtimes.errors import UserError, require
+from runtimes.core.errors import UserError, require
 
 CALIBRATION_SIZE = (256, 256)
 

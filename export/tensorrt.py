@@ -2,9 +2,9 @@
 GPU are present, the engine (optimization profiles from --shapes, timing cache, optional refit).
 
 The target (--trt-version 8.5|8.6|10|11 or --jetpack 5|6.0|6.1|6.2; default: the installed TensorRT, else 10)
-picks the ONNX opset (17 for 8.x, 18 otherwise; runtimes.trt_targets) and the precision path (builder
-flags + calibrator up to 10, strongly typed Q/DQ on 11; runtimes.trt_precision). Every export is checked
-statically against that version's ONNX-parser support table (runtimes.trt_check) and validated against
+picks the ONNX opset (17 for 8.x, 18 otherwise; runtimes.runners.trt_targets) and the precision path (builder
+flags + calibrator up to 10, strongly typed Q/DQ on 11; runtimes.runners.trt_precision). Every export is checked
+statically against that version's ONNX-parser support table (runtimes.runners.trt_check) and validated against
 the torch reference with onnxruntime. Engines are tied to the GPU model and TensorRT version, so they are
 normally built on the target (e.g. a Jetson) with the written `build_engine.sh`.
 
@@ -30,10 +30,10 @@ from export.base import (
     versions,
 )
 from export.trt_script import build_script, trtexec_command
-from runtimes.errors import CliParser, UserError, doc_summary, run_cli
-from runtimes.formats import get_format
-from runtimes.trt_precision import PRECISIONS, PrecisionPlan, plan_for
-from runtimes.trt_targets import JETPACK, TrtTarget, resolve_target, target_key
+from runtimes.core.errors import CliParser, UserError, doc_summary, run_cli
+from runtimes.core.formats import get_format
+from runtimes.runners.trt_precision import PRECISIONS, PrecisionPlan, plan_for
+from runtimes.runners.trt_targets import JETPACK, TrtTarget, resolve_target, target_key
 
 DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 Shape = tuple[int, int, int, int]
@@ -149,7 +149,7 @@ def _builder(cfg: TensorRTConfig, plan: PrecisionPlan, target: TrtTarget, instal
         script = tmp.with_name(f"{stem}.build_engine.sh")
         script.write_text(build_script(cmd, plan, target))
         script.chmod(0o755)
-        from runtimes.trt_ops import table_for
+        from runtimes.runners.trt_ops import table_for
 
         meta.update(artifact_format="tensorrt-onnx", onnx_precision=plan.onnx_precision, opset=written_opset(proto),
                     tensorrt={"target": target.label, "target_major": plan.major, "jetpack": target.jetpack or None,
@@ -204,7 +204,7 @@ def tensorrt_onnx(model, c: ExportConfig, plan: PrecisionPlan, target: TrtTarget
     images), at the target's opset, uint8 cast at the boundary, checked against the target's support table."""
     from export.onnx import onnx_model
     from export.trt_onnx import cast_at_io
-    from runtimes.trt_check import check_graph
+    from runtimes.runners.trt_check import check_graph
 
     spec = graph_spec(c)
     if plan.onnx_precision != "int8-qdq":
@@ -224,8 +224,14 @@ def _stem(c: ExportConfig) -> str:
     return artifact_stem(c) + "-trt"
 
 
+def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
+    """The format table's entry (`runtimes.core.formats`): the TensorRT-ready ONNX (`sizes` is unused; the
+    optimisation profile is `shapes`, an option)."""
+    return export_tensorrt(TensorRTConfig(common, **options))
+
+
 def main(argv: list[str] | None = None) -> int:
-    from runtimes.bench import positive_int
+    from runtimes.core.cli import positive_int
 
     parser = CliParser(prog="python -m export.tensorrt", description=doc_summary(__doc__))
     add_common_args(parser, PRECISIONS, default_precision="fp16")

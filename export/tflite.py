@@ -33,9 +33,9 @@ from export.base import (
     versions,
 )
 from export.tflite_quant import RANGE_TEXT, RANGES, quantize
-from runtimes.errors import CliParser, UserError, require, run_cli
-from runtimes.formats import get_format
-from runtimes.tiling import check_fixed_sizes
+from runtimes.apps.tiling import check_fixed_sizes
+from runtimes.core.errors import CliParser, UserError, require, run_cli
+from runtimes.core.formats import get_format
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8", "a16w8")
 DEFAULT_SIZES = ((720, 1280),)
@@ -168,7 +168,7 @@ def embed_metadata(path: Path, meta: dict) -> None:
 def validate_tflite(model, path: Path, meta: dict, threads: int = 2) -> dict:
     """Run every signature with ai-edge-litert (XNNPACK) against the reference."""
     from export.validate import validate_with
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.tflite import TFLiteRunner
 
     sizes = [tuple(s["size"]) for s in meta["signatures"].values()]
     with quiet():
@@ -223,8 +223,14 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
     return run_export(c, get_format("tflite"), build, validate, embed_metadata)
 
 
+def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
+    """The format table's entry (`runtimes.core.formats`): one signature per size in `sizes` (None: the
+    default sizes)."""
+    return export_tflite(TFLiteConfig(common, sizes=tuple(sizes) if sizes else DEFAULT_SIZES, **options))
+
+
 def main(argv: list[str] | None = None) -> int:
-    from runtimes.bench import thread_count
+    from runtimes.core.cli import thread_count
 
     parser = CliParser(prog="python -m export.tflite", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS)

@@ -21,7 +21,8 @@ import copy
 import numpy as np
 
 from export.base import quiet
-from runtimes.errors import UserError, require
+from runtimes.core.errors import UserError, require
+from train.int8_range import level_union_range
 
 RANGE_TEXT = {"mse": "per tensor, the widest over the levels of each level's least-squared-error int8 range",
               "minmax": "min/max over all samples"}  # the activation range methods, as the metadata states them
@@ -101,7 +102,6 @@ def int8_model(flatbuffer: bytes, calibration: dict | None, ranges: str = "mse",
         return bytes(q.quantize(qsvs, enable_progress_report=False).quantized_model)
 
 
-MSE_SCALES = np.linspace(0.2, 1.0, 41)  # candidate ranges: these fractions of each level's min/max
 MSE_SAMPLE = 1 << 18  # values kept per tensor and level (drawn at random from the calibration outputs)
 
 
@@ -109,8 +109,8 @@ def mse_ranges(flatbuffer: bytes, calibration: dict, qsvs: dict) -> dict:
     """Activation ranges that minimise int8 error at every level: the widest per-level optimum per tensor.
 
     Each activation tensor's values are collected per calibration level (the level input's value); at each
-    level the range is the fraction of that level's min/max (`MSE_SCALES`) whose 256-step grid gives the
-    least mean squared rounding-plus-clipping error; the tensor gets the union of those ranges. Scalars
+    level the range is the fraction of that level's min/max (`train.int8_range.MSE_SCALES`) whose 256-step grid
+    gives the least mean squared rounding-plus-clipping error; the tensor gets the union of those ranges. Scalars
     (the level and strength path) and `FLOAT_SCOPE` tensors keep their min/max.
     """
     from ai_edge_litert.interpreter import Interpreter
@@ -146,28 +146,6 @@ def sample_values(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
     flat = x.reshape(-1)
     k = max(1, k)
     return flat.copy() if k >= flat.size else flat[rng.integers(0, flat.size, k)]
-
-
-def level_union_range(per_level: list[np.ndarray]) -> tuple[float, float]:
-    """The smallest range holding every level's least-error range (`mse_range`), and 0."""
-    ranges = [mse_range(v) for v in per_level if v.size]
-    return min([0.0, *(lo for lo, _ in ranges)]), max([0.0, *(hi for _, hi in ranges)])
-
-
-def mse_range(v: np.ndarray) -> tuple[float, float]:
-    """The (lo, hi) from `MSE_SCALES` x (min, max) of v with the least mean squared int8 error (0 inside)."""
-    vmin, vmax = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
-    best, best_range = np.inf, (vmin, vmax)
-    v = v.astype(np.float32)
-    for a in MSE_SCALES:
-        lo, hi = a * vmin, a * vmax
-        step = (hi - lo) / 255.0
-        if step <= 0:
-            continue
-        err = float(np.mean(np.square(np.clip(np.round((v - lo) / step), 0, 255) * step + lo - v)))
-        if err < best:
-            best, best_range = err, (lo, hi)
-    return best_range
 
 
 def prepare_int8(flatbuffer: bytes, calibration: dict) -> bytes:

@@ -1,6 +1,6 @@
 """Build a TensorRT engine from the TensorRT-ready ONNX (only where TensorRT and a GPU are present).
 
-Optimization profile from --shapes (level: static [1]), precision per runtimes.trt_precision (builder
+Optimization profile from --shapes (level: static [1]), precision per runtimes.runners.trt_precision (builder
 flags and the entropy calibrator on TensorRT 10, strongly typed on TensorRT 11), a timing cache
 beside the engine, and the REFIT flag on request.
 """
@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.errors import require
-from runtimes.formats import meta_path
-from runtimes.images import atomic_write_bytes
-from runtimes.trt_precision import PrecisionPlan, build_serialized_engine
+from runtimes.core.errors import require
+from runtimes.core.formats import meta_path
+from runtimes.core.images import atomic_write_bytes
+from runtimes.runners.trt_precision import PrecisionPlan, build_serialized_engine
 
 
 def _calibrator(trt, cfg, model_meta: dict, cache: Path):
     """An entropy calibrator over the calibration images at the profile's opt shape (one image per batch)."""
     from export.calibration import calibration_samples, to_layout
-    from train.levels import LevelMap
+    from runtimes.core.levels import LevelMap
 
     cuda = require("cuda.bindings.runtime", "tensorrt")
     lm = LevelMap.from_dict(model_meta["level_map"])
@@ -85,7 +85,7 @@ def _validate_engine(engine: Path, meta: dict, weights: str) -> dict:
     from export.validate import not_validated, validate_runner
 
     try:
-        from runtimes.tensorrt import TensorRTRunner
+        from runtimes.runners.tensorrt import TensorRTRunner
     except ImportError as exc:
         return not_validated(f"TensorRT runner unavailable ({exc})")
     from train.checkpoint import load_checkpoint

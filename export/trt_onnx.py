@@ -12,7 +12,7 @@ opset-17 form (Split: `num_outputs` -> a constant `split` input), any other such
 the IR version is set to the one onnx wrote for opset 17 (8), and onnx's full checker must pass. The
 validation against the torch reference then runs on the lowered file, as for every export.
 
-uint8 I/O. TensorRT takes UINT8 only as a network input/output converted by a Cast (runtimes.trt_ops);
+uint8 I/O. TensorRT takes UINT8 only as a network input/output converted by a Cast (runtimes.runners.trt_ops);
 the exported graph transposes NHWC uint8 before casting and reads the uint8 input's shape. Both
 commute with the Cast, so the Cast is moved to the boundary and the shape read from its output.
 
@@ -23,7 +23,7 @@ Usage:
 
 from __future__ import annotations
 
-from runtimes.errors import UserError, require
+from runtimes.core.errors import UserError, require
 
 EXPORTED_OPSET = 18
 IR_FOR_OPSET = {17: 8}  # the IR version onnx 1.12 (the last release at opset 17) writes

@@ -16,8 +16,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from runtimes.trt_precision import PrecisionPlan
-from runtimes.trt_targets import TrtTarget
+from runtimes.runners.trt_precision import PrecisionPlan
+from runtimes.runners.trt_targets import TrtTarget
 
 TRTEXEC_LOOKUP = 'TRTEXEC="${TRTEXEC:-$(command -v trtexec || echo /usr/src/tensorrt/bin/trtexec)}"'
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.images import IMAGE_SUFFIXES, read_image
-from runtimes.metrics import psnr
+from runtimes.core.images import IMAGE_SUFFIXES, read_image
+from runtimes.core.metrics import psnr
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIRS = (REPO / "samples", REPO.parent / "shared" / "datasets" / "test" / "CBSD68")
@@ -125,7 +125,7 @@ def validate_artifact(model, run: Callable[[np.ndarray, float, tuple[int, int]],
     Returns:
         The validation record (status passed/failed, per-check numbers, image source).
     """
-    from runtimes.degrade import degrade, image_seed
+    from runtimes.core.degrade import degrade, image_seed
 
     clean_full, source = reference_image()
     levels = validation_levels(model.level_map, fixed_level)
@@ -176,7 +176,7 @@ def _summarise(checks: list[dict], levels: list[float], precision: str, tol: dic
 def validate_with(runner, model, meta: dict, sizes: list[tuple[int, int]] | None = None) -> dict:
     """Enter a (not yet entered) runner and validate through it; a runtime that cannot load or run the
     artifact is a failed validation with the runtime's first error line, not a crash."""
-    from runtimes.errors import UserError
+    from runtimes.core.errors import UserError
 
     try:
         with runner:
@@ -191,7 +191,7 @@ def validate_with(runner, model, meta: dict, sizes: list[tuple[int, int]] | None
 
 def validate_runner(model, runner, meta: dict, sizes: list[tuple[int, int]] | None = None) -> dict:
     """Validate through an entered `runtimes` Runner (image layout and level handling per the metadata)."""
-    from runtimes.artifact import decode_output, encode_image
+    from runtimes.core.artifact import decode_output, encode_image
 
     def run(img: np.ndarray, level: float, size) -> np.ndarray:
         x = encode_image(meta, img.transpose(2, 0, 1)[None])

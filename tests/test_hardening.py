@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtimes.errors import run_cli
+from runtimes.core.errors import run_cli
 
 pytest.importorskip("torch")
 
@@ -155,7 +155,7 @@ OUTPUT_CLIS = {  # {U}: an output path under a plain file
     "export.bench_cpu": ["{ckpt}", "--size", "32x32", "--json", "{U}/c.json", "--out-dir", "{U}/a"],
     "devices.jetson": ["--onnx", "{onnx}", "--local", "--set", "{imgs}", "--levels", "25", "--sizes", "32x32",
                        "--runs", "1", "--json", "{U}/j.json"],
-    "devices.bundle": ["--weights", "{ckpt}", "--target", "jetson", "-o", "{U}/bundle"],
+    "export.bundle": ["--weights", "{ckpt}", "--target", "jetson", "-o", "{U}/bundle"],
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtimes.errors import UserError, run_cli
+from runtimes.core.errors import UserError, run_cli
 
 pytest.importorskip("torch")
 
@@ -175,7 +175,7 @@ def test_all_duplicate_formats_export_once(files, capsys, tmp_path, monkeypatch)
     assert seen == [("onnx", "tflite")]
 
 
-# 6. devices.bundle --calibration for the calibrated precisions -------------------------------------------------
+# 6. export.bundle --calibration for the calibrated precisions -------------------------------------------------
 
 def _fake_exporter(monkeypatch, module: str, function: str) -> list:
     """Replace an exporter by one that records its config and stops with a UserError (nothing is exported)."""
@@ -194,7 +194,7 @@ def _fake_exporter(monkeypatch, module: str, function: str) -> list:
     ("jetson", "export.tensorrt", "export_tensorrt"), ("android", "export.tflite", "export_tflite")])
 def test_bundle_passes_calibration_to_the_exporter(files, target, module, function, capsys, tmp_path, monkeypatch):
     calls = _fake_exporter(monkeypatch, module, function)
-    err = _check("devices.bundle", ["--weights", "{ckpt}", "-o", "{O}/b", "--target", target, "--precision", "int8",
+    err = _check("export.bundle", ["--weights", "{ckpt}", "-o", "{O}/b", "--target", target, "--precision", "int8",
                                     "--calibration", "{imgs}"], files, capsys, tmp_path)
     assert err == "error: stopped by the test"
     (cfg,) = calls
@@ -214,7 +214,7 @@ def test_bundle_passes_calibration_to_the_exporter(files, target, module, functi
 def test_bundle_refuses_bad_precision_or_calibration_up_front(files, argv, needle, capsys, tmp_path, monkeypatch):
     calls = [*_fake_exporter(monkeypatch, "export.tensorrt", "export_tensorrt"),
              *_fake_exporter(monkeypatch, "export.tflite", "export_tflite")]
-    err = _check("devices.bundle", ["--weights", "{ckpt}", "-o", "{O}/b", *argv], files, capsys, tmp_path)
+    err = _check("export.bundle", ["--weights", "{ckpt}", "-o", "{O}/b", *argv], files, capsys, tmp_path)
     assert needle in err and "stopped by the test" not in err, err
     assert calls == []
 

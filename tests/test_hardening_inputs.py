@@ -51,7 +51,7 @@ def bomb(tmp_path_factory) -> Path:
 
 
 # VmHWM: this process's own peak RSS (ru_maxrss would keep the forking parent's across exec)
-RSS_PROBE = ("import re, sys; from runtimes.restore import main; code = main(sys.argv[1:]); "
+RSS_PROBE = ("import re, sys; from runtimes.apps.restore import main; code = main(sys.argv[1:]); "
              "print('maxrss_kb', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1]); sys.exit(code)")
 
 
@@ -71,10 +71,10 @@ def test_decompression_bomb_refused_from_the_header(files, bomb, extra, tmp_path
 
 def test_every_reader_bounds_memory_before_decoding(tmp_path, monkeypatch):
     """The folder readers (evaluate, bench, calibration, training) refuse past the ceiling, before decoding."""
-    from runtimes import decoding
-    from runtimes.errors import UserError
-    from runtimes.images import read_image, read_uint8
-    from runtimes.photo import read_photo
+    from runtimes.apps.photo import read_photo
+    from runtimes.core import decoding
+    from runtimes.core.errors import UserError
+    from runtimes.core.images import read_image, read_uint8
 
     header_only = png_bomb(tmp_path / "big.png", 12000, 9000, rows=0)  # decoding it would fail: it is never tried
     for reader in (read_image, read_uint8, read_photo):
@@ -135,8 +135,8 @@ def _exif_image(path: Path, orientation) -> np.ndarray:
 def test_malformed_exif_orientation_is_ignored(orientation, tmp_path):
     from PIL import Image
 
-    from runtimes.images import read_uint8
-    from runtimes.photo import read_photo
+    from runtimes.apps.photo import read_photo
+    from runtimes.core.images import read_uint8
 
     arr = _exif_image(tmp_path / "in.jpg", orientation)
     with Image.open(tmp_path / "in.jpg") as im:
@@ -154,8 +154,8 @@ def test_nan_in_a_float_tiff_is_the_inputs_fault(files, capsys, tmp_path):  # no
     template = ["{img}", "--model", "{ckpt}", "--level", "25", "-o", "{O}/r.png"]
     err = _check("runtimes.restore", template, {**files, "img": str(tmp_path / "nan.tif")}, capsys, tmp_path)
     assert "nan.tif" in err and "NaN" in err and "re-export" not in err, err
-    from runtimes.errors import UserError
-    from runtimes.images import read_image
+    from runtimes.core.errors import UserError
+    from runtimes.core.images import read_image
 
     with pytest.raises(UserError, match="nan.tif"):
         read_image(tmp_path / "nan.tif")

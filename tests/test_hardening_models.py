@@ -49,8 +49,8 @@ def test_onnx_sidecar_that_disagrees_with_its_graph(files, changes, words, capsy
 
 def test_onnx_runtime_errors_are_one_line(files, monkeypatch):  # noqa: F811
     pytest.importorskip("onnxruntime")
-    from runtimes.errors import UserError
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.core.errors import UserError
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     with OnnxRunner(files["onnx"], provider="cpu") as r:
         def fail(*a, **k):
@@ -134,8 +134,8 @@ def test_level_map_refused_on_load(files, case, capsys, tmp_path):  # noqa: F811
 
 
 def test_valid_level_maps_pass():
-    from runtimes.errors import UserError
-    from train.levels import LevelMap, make_level_map
+    from runtimes.core.errors import UserError
+    from runtimes.core.levels import LevelMap, make_level_map
 
     for task, levels in (("denoise", (15, 75)), ("dejpeg", (10, 80)), ("sr", (2, 4)), ("sr", (1.5,))):
         m = make_level_map(task, levels)
@@ -171,7 +171,7 @@ def _disk_full(*args, **kwargs):
 
 
 def test_disk_full_in_restore(files, capsys, tmp_path, monkeypatch):  # noqa: F811
-    from runtimes import images
+    from runtimes.core import images
 
     monkeypatch.setattr(images, "_write_fd", _disk_full)
     err = _check("runtimes.restore", ["{img}", "--model", "{ckpt}", "--level", "25", "-o", "{O}/r.png"], files,
@@ -181,7 +181,7 @@ def test_disk_full_in_restore(files, capsys, tmp_path, monkeypatch):  # noqa: F8
 
 def test_disk_full_in_train(files, capsys, tmp_path, monkeypatch):  # noqa: F811
     """A new run: one line and no run folder; an existing run: its old files intact."""
-    from runtimes import images
+    from runtimes.core import images
 
     train = ["--task", "denoise", "--data", "{imgs}", "--out", "{O}/run", "--steps", "2", "--no-progress",
              "--patch", "16", "--batch", "2", "--preset", "tiny", "--device", "cpu", "--workers", "0"]
@@ -257,8 +257,8 @@ def test_repeated_options_are_refused(files, module, template, capsys, tmp_path)
 def test_warnings_and_codec_messages_stay_on_one_line(capfd):
     import warnings
 
-    from runtimes.decoding import quiet_decoders
-    from runtimes.errors import run_cli
+    from runtimes.core.decoding import quiet_decoders
+    from runtimes.core.errors import run_cli
 
     def body(argv):
         warnings.warn("first line\nsecond line", UserWarning, stacklevel=1)

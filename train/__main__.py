@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from runtimes.errors import CliParser, UserError, run_cli
+from runtimes.core.errors import CliParser, UserError, run_cli
+from runtimes.core.levels import UNITS, parse_level
 from train import COMPILE_MODES
-from train.levels import UNITS, parse_level
 
 
 def parse_args(argv: list[str] | None):

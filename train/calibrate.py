@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.errors import CliParser, UserError, exit_unless_installed, run_cli
+from runtimes.core.errors import CliParser, UserError, exit_unless_installed, run_cli
 
 exit_unless_installed("torch", "train", __name__)
 
-from runtimes.degrade import degrade, image_seed
-from runtimes.images import check_output_file, ensure_writable_dir
-from runtimes.metrics import psnr
+from runtimes.core.degrade import degrade, image_seed
+from runtimes.core.images import check_output_file, ensure_writable_dir
+from runtimes.core.levels import parse_level
+from runtimes.core.metrics import psnr
 from train.evaluate import Y_TASKS, EvalImage, load_eval_set
-from train.levels import parse_level
 
 DEFAULT_FACTORS = tuple(round(f, 3) for f in np.arange(0.7, 1.601, 0.05))
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from runtimes.errors import UserError
-from runtimes.images import atomic_write_bytes
-from runtimes.metacheck import check_arch
-from train.levels import LevelMap
+from runtimes.core.errors import UserError
+from runtimes.core.images import atomic_write_bytes
+from runtimes.core.levels import LevelMap
+from runtimes.core.metacheck import check_arch
 from train.model import LevelNet, ModelConfig, build_model
 
 FORMAT = "levelres-checkpoint"

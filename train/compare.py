@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.errors import CliParser, UserError, run_cli
-from runtimes.images import atomic_write_bytes, check_output_file, json_bytes
+from runtimes.core.errors import CliParser, UserError, run_cli
+from runtimes.core.images import atomic_write_bytes, check_output_file, json_bytes
 
 TOL = 1e-6
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.degrade import add_noise, bicubic_sr, jpeg
-from runtimes.errors import UserError
-from runtimes.images import list_images, read_uint8
+from runtimes.core.degrade import add_noise, bicubic_sr, jpeg
+from runtimes.core.errors import UserError
+from runtimes.core.images import list_images, read_uint8
 
 
 def load_images(folder: str | Path, min_size: int = 0, exclude: tuple[str, ...] = ()) -> list[np.ndarray]:

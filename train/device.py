@@ -10,7 +10,7 @@ import os
 
 import torch
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 
 def resolve_device(text: str | None) -> torch.device:

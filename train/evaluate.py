@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.degrade import degrade, image_seed
-from runtimes.errors import CliParser, UserError, run_cli
-from runtimes.images import atomic_write_bytes, check_output_file, json_bytes, list_images, read_uint8
-from runtimes.metrics import even_crop, psnr, ssim, unscorable
-from train.levels import parse_level
+from runtimes.core.degrade import degrade, image_seed
+from runtimes.core.errors import CliParser, UserError, run_cli
+from runtimes.core.images import atomic_write_bytes, check_output_file, json_bytes, list_images, read_uint8
+from runtimes.core.levels import parse_level
+from runtimes.core.metrics import even_crop, psnr, ssim, unscorable
 
 Y_TASKS = ("dejpeg", "sr")
 

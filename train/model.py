@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runtimes.errors import UserError
-from train.levels import LevelMap
+from runtimes.core.errors import UserError
+from runtimes.core.levels import LevelMap
 
 FORMS = ("linear", "affine", "shift", "plain")
 TOPOLOGIES = ("hyperres", "unet")

@@ -9,7 +9,7 @@ the strength path and the ops after the last conv stay float (export.tflite_quan
 `QuantSim` runs a `LevelNet` with the same roundings at the same points as that graph (the per-conv
 folded form: conv, fused ReLU, x strength, residual add), with straight-through gradients. Its
 activation ranges are calibrated once on training batches, at each training level, by the exporter's
-own rule (`export.tflite_quant.level_union_range`) and then held fixed; weight grids follow the
+own rule (`train.int8_range.level_union_range`) and then held fixed; weight grids follow the
 weights. Fine-tuning through it at a low learning rate teaches the float weights to tolerate the
 rounding. The result is an ordinary checkpoint: the exporter quantizes it post-training as usual, and
 its float form remains a valid model.
@@ -26,7 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from runtimes.errors import exit_unless_installed
+from runtimes.core.errors import exit_unless_installed
 
 exit_unless_installed("torch", "train", __name__)
 
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runtimes.errors import CliParser, UserError, run_cli
+from runtimes.core.errors import CliParser, UserError, run_cli
 from train.model import LevelConv2d, LevelNet, Ops
 
 CALIBRATION_BATCHES = 4  # training batches (each at every training level) that set the activation ranges
@@ -129,7 +129,7 @@ class QuantSim(nn.Module, Ops):
     def calibrate(self, batches) -> dict[str, tuple[float, float]]:
         """Set every activation range from (degraded (k*B,3,P,P), levels (k*B,)) batches, per training level:
         each level's least-error int8 range, and the union over the levels (the exporter's rule)."""
-        from export.tflite_quant import level_union_range
+        from train.int8_range import level_union_range
 
         per_level: dict[float, dict[str, list[np.ndarray]]] = {}
         was_training = self.training

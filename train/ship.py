@@ -21,8 +21,8 @@ import re
 import sys
 from pathlib import Path
 
-from runtimes.errors import CliParser, UserError, exit_unless_installed, run_cli
-from runtimes.images import check_output_file
+from runtimes.core.errors import CliParser, UserError, exit_unless_installed, run_cli
+from runtimes.core.images import check_output_file
 
 exit_unless_installed("torch", "train", __name__)
 

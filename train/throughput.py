@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.errors import exit_unless_installed
+from runtimes.core.errors import exit_unless_installed
 
 exit_unless_installed("torch", "train", __name__)
 
 import torch
 
-from runtimes.errors import CliParser, UserError, run_cli
+from runtimes.core.errors import CliParser, UserError, run_cli
 from train import COMPILE_MODES
 from train.data import add_noise_torch
 from train.model import PRESETS, build_model
@@ -82,7 +82,7 @@ def _timed(step, n: int, warmup: int, device: torch.device) -> float:
 
 
 def _synthetic_photos(folder: Path, size: int, count: int = 4) -> None:
-    from runtimes.images import write_image
+    from runtimes.core.images import write_image
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:size, 0:size] / size
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.patch > 1024 or a.batch > 4096:
         raise UserError("--patch must be at most 1024 and --batch at most 4096 (the benchmark's crops of one step)")
     if a.json:
-        from runtimes.images import check_output_file
+        from runtimes.core.images import check_output_file
 
         check_output_file(a.json, "--json")
     rec = measure_throughput(ThroughputConfig(a.preset, a.task, a.steps, a.warmup, a.batch, a.patch, a.device,
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     for mode, r in list(rec["modes"].items())[1:]:
         print(f"  trainer with compile mode {mode}: {r['trainer_steps_per_s']:.1f} steps/s, ratio {r['ratio']:.2f}")
     if a.json:
-        from runtimes.images import atomic_write_bytes
+        from runtimes.core.images import atomic_write_bytes
 
         atomic_write_bytes(a.json, (json.dumps(rec, indent=1) + "\n").encode())
     return 0

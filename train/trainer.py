@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runtimes.errors import UserError
-from runtimes.images import atomic_write_bytes, ensure_writable_dir, removed_if_left_empty
-from runtimes.latency import cpu_model
+from runtimes.core.errors import UserError
+from runtimes.core.images import atomic_write_bytes, ensure_writable_dir, removed_if_left_empty
+from runtimes.core.latency import cpu_model
+from runtimes.core.levels import make_level_map
 from train import COMPILE_MODES, interrupt
 from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
 from train.data import LevelBatches, add_noise_torch, load_images
 from train.device import resolve_device
 from train.evaluate import evaluate_model, load_eval_set
-from train.levels import make_level_map
 from train.model import ModelConfig, build_model, count_macs, count_params, preset
 
 

@@ -1,5 +1,5 @@
 """Benchmark the project's .tflite on an Android phone over adb with LiteRT's benchmark_model, once per delegate;
-accuracy scored on the host. Report: the runtimes.bench schema.
+accuracy scored on the host. Report: the runtimes.apps.bench schema.
 
 Usage:
     python -m devices.android --tflite dn.tflite --benchmark-binary ./benchmark_model \\
@@ -16,7 +16,7 @@ from pathlib import Path
 from devices.android.benchmark_model import DELEGATES
 from devices.android.run import AndroidConfig, run_android
 from devices.common import add_bench_args, bench_options, print_report
-from runtimes.errors import CliParser, doc_summary, run_cli
+from runtimes.core.errors import CliParser, doc_summary, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi")
 _TIMINGS = re.compile(r"Inference timings in us:\s*Init:\s*([\d.]+),\s*First inference:\s*([\d.]+),\s*"

@@ -35,9 +35,10 @@ from devices.common import (
     write_device_reports,
 )
 from devices.profiles import detect_profile, find_profile
-from runtimes.base import read_artifact_meta
-from runtimes.bench_eval import artifact_levels
-from runtimes.errors import UserError
+from runtimes.apps.bench_eval import artifact_levels
+from runtimes.core.artifact import has_level_input
+from runtimes.core.errors import UserError
+from runtimes.core.meta import read_artifact_meta
 
 ADB_INSTALL = "install Android platform-tools (sdkmanager 'platform-tools', or apt install adb) and put adb on PATH"
 BINARY_HINT = ("download LiteRT's benchmark_model for android_arm64 (the prebuilt 'benchmark_model' from the "
@@ -122,7 +123,7 @@ def runner_inputs(sig_name: str, sig: dict) -> list[tuple[str, list[int], str]]:
 def run_commands(cfg: AndroidConfig, meta: dict, levels: list[float]) -> list[tuple[str, str, float, list[str]]]:
     """(delegate, signature, level, adb command) for every benchmark_model run."""
     out = []
-    has_level = meta.get("level_mode") != "fixed"
+    has_level = has_level_input(meta)
     for delegate in cfg.delegates:
         for sig_name, sig in signatures(meta).items():
             inputs = runner_inputs(sig_name, sig) if has_level else []
@@ -150,7 +151,7 @@ def run_android(cfg: AndroidConfig) -> dict | None:
     levels = artifact_levels(meta, cfg.bench.eval.levels)
     if cfg.bench.local:
         return run_local(cfg)
-    has_level = meta.get("level_mode") != "fixed"
+    has_level = has_level_input(meta)
     runs = run_commands(cfg, meta, levels)
     if cfg.bench.dry_run:
         cmds = setup_commands(cfg, levels, has_level) + [adb(cfg, "shell", "getprop", p) for p in PROPS]
@@ -213,13 +214,13 @@ def _delegate_record(cfg: AndroidConfig, meta: dict, levels: list[float], delega
 
 def host_litert() -> str:
     """The package that runs .tflite on this host: ai-edge-litert, else tflite-runtime (or the install hint)."""
-    from runtimes.tflite import load_interpreter_module
+    from runtimes.runners.tflite import load_interpreter_module
 
     return {"litert": "ai-edge-litert"}.get(load_interpreter_module("auto")[1], "tflite-runtime")
 
 
 def _host_accuracy(cfg: AndroidConfig, images, runtime: str) -> dict:
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.tflite import TFLiteRunner
 
     return bench_runner(TFLiteRunner(cfg.tflite, threads=cfg.threads, xnnpack=True), cfg.tflite, images,
                         cfg.bench.eval, runtime=runtime)
@@ -237,7 +238,7 @@ def run_local(cfg: AndroidConfig) -> dict | None:
         return None
     if not local:
         raise UserError("--local runs the cpu and xnnpack delegates only (gpu and nnapi need the phone)")
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.tflite import TFLiteRunner
 
     backend = host_litert()
     image_dir, images = load_bench_images(cfg.bench)

@@ -1,5 +1,5 @@
 """Benchmark the project's CoreML package on a Mac with coremltools, once per compute unit (accuracy + latency in
-the runtimes.bench schema). An iPhone is profiled with Xcode's performance report (docs/devices.md).
+the runtimes.apps.bench schema). An iPhone is profiled with Xcode's performance report (docs/devices.md).
 
 Usage:
     python -m devices.ios --mlpackage dn.mlpackage --compute-units all cpu_only cpu_and_gpu cpu_and_ne
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from devices.common import add_bench_args, bench_options, print_report
 from devices.ios.run import IosConfig, run_ios
-from runtimes.coreml import COMPUTE_UNITS
-from runtimes.errors import CliParser, doc_summary, run_cli
+from runtimes.core.errors import CliParser, doc_summary, run_cli
+from runtimes.runners.coreml import COMPUTE_UNITS
 
 
 def build_parser() -> argparse.ArgumentParser:

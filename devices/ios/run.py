@@ -1,7 +1,7 @@
-"""The Mac benchmark of a CoreML package: coremltools predictions per compute unit through runtimes/coreml.py.
+"""The Mac benchmark of a CoreML package: coremltools predictions per compute unit through runtimes/runners/coreml.py.
 
 An iPhone is profiled with Xcode's performance report instead (docs/devices.md); the Mac run gives accuracy
-and latency per compute unit in the runtimes.bench schema.
+and latency per compute unit in the runtimes.apps.bench schema.
 
 Usage:
     doc = run_ios(IosConfig(mlpackage=Path("dn.mlpackage"), compute_units=("all", "cpu_and_ne")))
@@ -25,9 +25,9 @@ from devices.common import (
     write_device_reports,
 )
 from devices.profiles import detect_profile, find_profile
-from runtimes.base import read_artifact_meta
-from runtimes.coreml import COMPUTE_UNITS
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
+from runtimes.core.meta import read_artifact_meta
+from runtimes.runners.coreml import COMPUTE_UNITS
 
 XCODE_HINT = ("open the .mlpackage in Xcode, Performance tab, choose the connected iPhone and Create a "
               "performance report")
@@ -55,7 +55,7 @@ def planned_commands(cfg: IosConfig) -> list[str]:
     lines = ["sysctl -n machdep.cpu.brand_string", "sw_vers -productVersion"]
     for cu in cfg.compute_units:
         lines.append(f"# coremltools: MLModel({cfg.mlpackage}, compute_units=ComputeUnit.{COMPUTE_UNITS[cu]}).predict "
-                     f"(runtimes.coreml.CoreMLRunner): accuracy + latency at "
+                     f"(runtimes.runners.coreml.CoreMLRunner): accuracy + latency at "
                      f"{', '.join(f'{h}x{w}' for h, w in cfg.bench.eval.sizes)}")
     lines.append(f"# iPhone: {XCODE_HINT}")
     return lines
@@ -102,7 +102,7 @@ def run_ios(cfg: IosConfig) -> dict | None:
                       planned_commands(cfg))
         return None
     check_host(cfg.bench.local)
-    from runtimes.coreml import CoreMLRunner
+    from runtimes.runners.coreml import CoreMLRunner
 
     image_dir, images = load_bench_images(cfg.bench)
     records = [bench_runner(CoreMLRunner(cfg.mlpackage, compute_units=cu), cfg.mlpackage, images, cfg.bench.eval,

@@ -1,5 +1,5 @@
 """Benchmark the project's ONNX on a Jetson: build the TensorRT engine there, measure accuracy and latency through
-runtimes/, and record the power mode, clocks and tegrastats power/temperature. Report: the runtimes.bench schema.
+runtimes/, and record the power mode, clocks and tegrastats power/temperature. Report: the runtimes.apps.bench schema.
 
 Usage:
     python -m devices.jetson --onnx dn.onnx --precision fp16 --set images/ --levels 0 25 50
@@ -14,9 +14,9 @@ from pathlib import Path
 
 from devices.common import add_bench_args, bench_options, print_report
 from devices.jetson.run import JetsonConfig, run_jetson
-from runtimes.bench import positive_int
-from runtimes.errors import CliParser, doc_summary, run_cli
-from runtimes.trt_precision import PRECISIONS
+from runtimes.core.cli import positive_int
+from runtimes.core.errors import CliParser, doc_summary, run_cli
+from runtimes.runners.trt_precision import PRECISIONS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Build a TensorRT engine ON the Jetson from the project's ONNX, with TensorRT's Python API or trtexec.
 
-The precision rules are runtimes/trt_precision.py's (shared with the exporter): TensorRT 8.5, 8.6 and 10
+The precision rules are runtimes/runners/trt_precision.py's (shared with the exporter): TensorRT 8.5, 8.6 and 10
 lower an fp32 ONNX with the FP16 (and INT8) builder flags, INT8 needs the Q/DQ ONNX from
 `python -m export.tensorrt --precision int8`; TensorRT 11+ is strongly typed and takes the precision
 from the ONNX. The engine gets a `.meta.json` so the project's TensorRT runner reads it.
@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from runtimes.errors import UserError
-from runtimes.formats import meta_path
-from runtimes.images import atomic_write_bytes
-from runtimes.trt_precision import PrecisionPlan, build_serialized_engine, plan_for
+from runtimes.core.errors import UserError
+from runtimes.core.formats import meta_path
+from runtimes.core.images import atomic_write_bytes
+from runtimes.runners.trt_precision import PrecisionPlan, build_serialized_engine, plan_for
 
 
 def onnx_precision(meta: dict) -> str:
@@ -27,7 +27,7 @@ def onnx_precision(meta: dict) -> str:
 
 
 def precision_plan(precision: str, version: str | None, meta: dict) -> PrecisionPlan:
-    """The build plan (`runtimes.trt_precision.plan_for`), checked against what the ONNX carries.
+    """The build plan (`runtimes.runners.trt_precision.plan_for`), checked against what the ONNX carries.
 
     The device has no calibration path: INT8 needs the Q/DQ ONNX, and TensorRT 11+ (strongly typed)
     needs an ONNX exported at the asked precision.

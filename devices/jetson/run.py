@@ -29,10 +29,11 @@ from devices.jetson import engine as eng
 from devices.jetson import system, trtexec
 from devices.jetson.tegrastats import energy_per_frame_mj
 from devices.profiles import detect_profile, find_profile
-from runtimes.base import read_artifact_meta
-from runtimes.bench_eval import artifact_levels
-from runtimes.errors import UserError
-from runtimes.trt_precision import PrecisionPlan
+from runtimes.apps.bench_eval import artifact_levels
+from runtimes.core.artifact import has_level_input
+from runtimes.core.errors import UserError
+from runtimes.core.meta import read_artifact_meta
+from runtimes.runners.trt_precision import PrecisionPlan
 
 TRTEXEC_INSTALL = ("it ships with JetPack's TensorRT in /usr/src/tensorrt/bin (sudo apt install tensorrt); "
                    "put it on PATH or pass --trtexec-path")
@@ -108,7 +109,7 @@ def planned_commands(cfg: JetsonConfig, meta: dict, plan: PrecisionPlan, shapes,
     lines.append(f"# runtimes: TensorRTRunner({engine}) accuracy on the images and latency at "
                  f"{', '.join(f'{h}x{w}' for h, w in cfg.bench.eval.sizes)}")
     if cfg.trtexec:
-        has_level = meta.get("level_mode") != "fixed"
+        has_level = has_level_input(meta)
         for size in cfg.bench.eval.sizes:
             for lv in levels:
                 lines.append(shell_line(trtexec.bench_command(tool, engine, _image_shape(meta, size),
@@ -145,7 +146,7 @@ def run_jetson(cfg: JetsonConfig) -> dict | None:
         engine, emeta = _engine(cfg, meta, plan, shapes, trt, tool)
         records = []
         if trt is not None:
-            from runtimes.tensorrt import TensorRTRunner
+            from runtimes.runners.tensorrt import TensorRTRunner
 
             records.append(bench_runner(TensorRTRunner(engine), engine, images, cfg.bench.eval,
                                         runtime=f"device: tensorrt {trt.__version__}"))
@@ -196,7 +197,7 @@ def _trtexec_record(cfg: JetsonConfig, engine: Path, meta: dict, levels: list[fl
     for size in cfg.bench.eval.sizes:
         for lv in levels:
             lf = None
-            if meta.get("level_mode") != "fixed":
+            if has_level_input(meta):
                 lf = level_file(cfg, lv)
                 np.array([lv], np.float32).tofile(lf)
             row, top, found = _trtexec_row(cfg, engine, meta, tool, size, lv, lf)
@@ -244,7 +245,7 @@ def run_local(cfg: JetsonConfig, meta: dict) -> dict | None:
         print_dry_run("jetson --local: onnxruntime stands in for TensorRT; no device commands",
                       [f"# runtimes: OnnxRunner({cfg.onnx}, provider=cpu) accuracy + latency"])
         return None
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     image_dir, images = load_bench_images(cfg.bench)
     runtime = "stand-in: onnxruntime"

@@ -22,8 +22,8 @@ import json
 import re
 from pathlib import Path
 
-from runtimes.errors import UserError
-from runtimes.trt_targets import version_from_code
+from runtimes.core.errors import UserError
+from runtimes.runners.trt_targets import version_from_code
 
 _METRIC = re.compile(r"\]?\s*(Latency|GPU Compute Time|H2D Latency|D2H Latency|Enqueue Time|Host Latency):\s*"
                      r"(min = .*)$")

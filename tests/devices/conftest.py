@@ -21,7 +21,7 @@ tiny_onnx = _runtime_fixtures.tiny_onnx
 @pytest.fixture(scope="session")
 def small_images(tmp_path_factory) -> Path:
     """Two small synthetic photos for fast accuracy runs."""
-    from runtimes.images import write_image
+    from runtimes.core.images import write_image
 
     folder = tmp_path_factory.mktemp("imgs")
     yy, xx = np.mgrid[0:40, 0:48] / 48.0

@@ -1,4 +1,4 @@
-"""devices.bundle: a self-contained Jetson folder (ONNX only, to stay fast) that runs without the project or torch."""
+"""export.bundle: a self-contained Jetson folder (ONNX only, to stay fast) that runs without the project or torch."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.bundle import REPO, REQUIREMENTS, BundleConfig, code_closure, make_bundle, module_file, run_script
+from export.bundle import REPO, REQUIREMENTS, BundleConfig, code_closure, make_bundle, module_file, run_script
 
 RUN_BLOCKED = textwrap.dedent("""
     import runpy, sys
@@ -29,10 +29,11 @@ RUN_BLOCKED = textwrap.dedent("""
 
 
 def test_code_closure_is_torch_free_and_complete():
-    for target, runner in (("jetson", "runtimes.tensorrt"), ("android", "runtimes.tflite"), ("ios", "runtimes.coreml")):
+    for target, runner in (("jetson", "runtimes.runners.tensorrt"), ("android", "runtimes.runners.tflite"),
+                           ("ios", "runtimes.runners.coreml")):
         mods = code_closure(target)
         assert runner in mods and f"devices.{target}.__main__" in mods and "devices.common" in mods
-        assert "runtimes.torch_ref" not in mods and not any(m.startswith(("train", "export")) for m in mods)
+        assert "train.reference" not in mods and not any(m.startswith(("train", "export")) for m in mods)
     assert "devices.android.run" not in code_closure("jetson")
     assert "exec python3 -m devices.android" in run_script("android", "dn.tflite", "fp32")
 
@@ -45,9 +46,9 @@ def test_jetson_bundle_runs_on_its_own(tiny_ckpt, tmp_path):
     assert onnx.is_file() and onnx.with_name(onnx.name + ".meta.json").is_file()
     assert any(f.endswith(".build_engine.sh") for f in manifest["models"])
     for rel in ("run.sh", "requirements.txt", "bundle.json", "devices/jetson/__main__.py", "devices/jetson/profiles.py",
-                "runtimes/tensorrt.py", "runtimes/bench_eval.py", "samples/README.md"):
+                "runtimes/runners/tensorrt.py", "runtimes/apps/bench_eval.py", "samples/README.md"):
         assert (out / rel).is_file(), rel
-    assert not (out / "runtimes/torch_ref.py").exists() and not (out / "export").exists()
+    assert not (out / "train/reference.py").exists() and not (out / "export").exists()
     assert len([s for s in manifest["samples"] if s.endswith(".png")]) >= 1
     run_sh = (out / "run.sh").read_text()
     assert "python3 -m devices.jetson" in run_sh and f"models/{onnx.name}" in run_sh
@@ -70,8 +71,9 @@ NOT_FROM_REQUIREMENTS = {
     "tensorrt": "JetPack's python3-libnvinfer",
     "tflite_runtime": "the fallback when ai-edge-litert is absent",
     "onnx": "only OnnxRunner(bind_level=True), which the device scripts do not use",
-    "train": "torch reference outputs in runtimes.bench and shipped-weight lookup in runtimes.restore",
-    "torch": "the same torch reference path (runtimes.bench's require)",
+    "train": "the torch reference runner, loaded by name (runtimes.runners.factory), and the shipped-weight lookup "
+             "(runtimes.core.meta)",
+    "torch": "the same torch reference path (runtimes.runners.factory's require)",
 }
 # calls that import a module named by their first (string) argument
 IMPORTING_CALLS = {"require", "import_module", "MissingDependency", "find_spec"}

@@ -14,7 +14,7 @@ from devices.jetson import engine as eng
 from devices.jetson import trtexec
 from devices.jetson.__main__ import main as jetson_main
 from devices.profiles import TARGETS, detect_profile, find_profile, profiles
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 LEVEL_MAP = {"task": "denoise", "unit": "sigma", "a": 1 / 75, "b": 0.0, "lo": 0.0, "hi": 255.0,
              "train_levels": [15.0, 35.0]}
@@ -128,7 +128,7 @@ def test_android_dry_run(tmp_path, capsys):
 
 def test_android_refuses_a_tflite_without_its_input_order(tmp_path, capsys):
     """Older metadata lacks the subgraph input order that benchmark_model's value files need: one-line error."""
-    from runtimes.errors import run_cli
+    from runtimes.core.errors import run_cli
 
     tfl = fake_artifact(tmp_path, "old.tflite", signatures={"s32x32": _sig(32, 32, order=False)})
     assert run_cli(android_main, ["--tflite", str(tfl), "--benchmark-binary", "bm", "--levels", "25", "--dry-run"]) == 2
@@ -164,7 +164,7 @@ def test_profiles():
 def test_trtexec_record_reads_the_json_else_the_text(tmp_path, monkeypatch, write_json):
     from devices.common import BenchOptions
     from devices.jetson import run as jrun
-    from runtimes.bench_eval import EvalConfig
+    from runtimes.apps.bench_eval import EvalConfig
 
     text = ("&&&& RUNNING TensorRT.trtexec [TensorRT v8502] # trtexec\n[I] Latency: min = 9 ms, max = 9 ms, "
             "mean = 9 ms, median = 9 ms, percentile(90%) = 9 ms, percentile(99%) = 9 ms\n&&&& PASSED\n")

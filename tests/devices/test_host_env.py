@@ -31,12 +31,12 @@ RUN_BOTH = textwrap.dedent("""
     import importlib, importlib.util, json, pkgutil, sys
     import numpy as np
     import devices, runtimes
-    from runtimes.onnxruntime import OnnxRunner
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
+    from runtimes.runners.tflite import TFLiteRunner
 
     tflite, onnx, out = sys.argv[1:4]
     levels = [float(v) for v in sys.argv[4:]]
-    mods = [m.name for m in pkgutil.walk_packages(runtimes.__path__, "runtimes.") if m.name != "runtimes.torch_ref"]
+    mods = [m.name for m in pkgutil.walk_packages(runtimes.__path__, "runtimes.")]
     mods += [m.name for m in pkgutil.walk_packages(devices.__path__, "devices.")]
     for name in mods:
         importlib.import_module(name)
@@ -84,8 +84,8 @@ def _installed_copy_is_current(tmp_path_factory):
 
 
 def test_host_runs_installed_runners_without_torch_and_matches(tiny_tflite, tiny_onnx, tmp_path):
-    from runtimes.onnxruntime import OnnxRunner
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
+    from runtimes.runners.tflite import TFLiteRunner
 
     out = tmp_path / "host.npz"
     proc = _host(["-c", RUN_BOTH, str(tiny_tflite), str(tiny_onnx), str(out), *map(str, LEVELS)], cwd=tmp_path)
@@ -148,7 +148,7 @@ def test_host_benchmark_and_device_stand_ins(tiny_tflite, tiny_onnx, small_image
 RUN_INT8 = textwrap.dedent("""
     import sys
     import numpy as np
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.tflite import TFLiteRunner
     path, out = sys.argv[1:3]
     x = np.random.default_rng(3).random((1, 3, 32, 32), dtype=np.float32)
     with TFLiteRunner(path, threads=2) as r:
@@ -165,7 +165,7 @@ def test_host_runs_a_full_integer_tflite(tiny_ckpt, small_images, tmp_path):
     pytest.importorskip("litert_torch", reason="litert-torch not installed (pip install 'levelres[tflite]')")
     from export.base import ExportConfig
     from export.tflite import TFLiteConfig, export_tflite
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.tflite import TFLiteRunner
 
     art = export_tflite(TFLiteConfig(ExportConfig(str(tiny_ckpt), tmp_path, name="tiny-int8", precision="int8",
                                                   calibration=small_images, validate=False),

@@ -11,7 +11,7 @@ import pytest
 from devices.android.__main__ import main as android_main
 from devices.ios.__main__ import main as ios_main
 from devices.jetson.__main__ import main as jetson_main
-from runtimes.errors import run_cli
+from runtimes.core.errors import run_cli
 from tests.devices.conftest import REPO
 from tests.devices.test_commands import fake_artifact
 

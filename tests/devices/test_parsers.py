@@ -11,7 +11,7 @@ from devices.android.benchmark_model import parse_benchmark_model
 from devices.jetson import system
 from devices.jetson.tegrastats import energy_per_frame_mj, parse_line, summarize
 from devices.jetson.trtexec import latency_stats, parse_export_profile, parse_export_times, parse_trtexec
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 TRTEXEC = """\
 &&&& RUNNING TensorRT.trtexec [TensorRT v100300] # trtexec --loadEngine=dn.engine --shapes=image:1x3x720x1280

@@ -15,8 +15,8 @@ if str(REPO) not in sys.path:  # the project root (not a package folder), for ru
 def _save(path: Path, form: str = "linear", seed: int = 0, block_levels: int = 2, offset: float = 0.0,
           out_gate: str = "strength", name: str = "tiny") -> Path:
     torch = pytest.importorskip("torch")
+    from runtimes.core.levels import make_level_map
     from train.checkpoint import save_checkpoint
-    from train.levels import make_level_map
     from train.model import build_model, preset
 
     torch.manual_seed(seed)
@@ -61,7 +61,7 @@ def unet_ckpt(tmp_path_factory) -> Path:
 def calib_dir(tmp_path_factory) -> Path:
     """Six small synthetic calibration images."""
     from export.validate import synthetic_image
-    from runtimes.images import write_image
+    from runtimes.core.images import write_image
 
     folder = tmp_path_factory.mktemp("calib")
     base = synthetic_image(96, 128)

@@ -11,7 +11,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("litert_torch")
 
 from export.bench_cpu import CpuBenchConfig, markdown, run_cpu_bench  # noqa: E402
-from runtimes.latency import LatencyConfig  # noqa: E402
+from runtimes.core.latency import LatencyConfig  # noqa: E402
 
 
 def test_every_path_for_each_model(tmp_path, calib_dir):

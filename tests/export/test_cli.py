@@ -13,7 +13,7 @@ from export import onnx as export_onnx_mod  # noqa: E402
 from export import tensorrt as export_trt_mod  # noqa: E402
 from export import tflite as export_tflite_mod  # noqa: E402
 from export import validate as validate_mod  # noqa: E402
-from runtimes.errors import MissingDependency, run_cli  # noqa: E402
+from runtimes.core.errors import MissingDependency, run_cli  # noqa: E402
 
 
 def _run(module, argv, capsys):
@@ -125,9 +125,12 @@ def test_validation_failure_leaves_nothing_unless_allowed(tiny_ckpt, tmp_path, c
 
 
 def test_all_reports_skipped_formats(tiny_ckpt, tmp_path, monkeypatch):
-    from export.base import ExportConfig
+    from dataclasses import replace
 
-    monkeypatch.setitem(export_all_mod.NEEDS, "coreml", ("no_such_module_for_tests",))
+    from export.base import ExportConfig
+    from runtimes.core.formats import FORMATS
+
+    monkeypatch.setitem(FORMATS, "coreml", replace(FORMATS["coreml"], export_needs=("no_such_module_for_tests",)))
     rows = export_all_mod.export_all(export_all_mod.AllConfig(ExportConfig(str(tiny_ckpt), tmp_path),
                                                               formats=("coreml",)))
     assert rows[0].made == "skipped" and "pip install 'levelres[coreml]'" in rows[0].note

@@ -10,7 +10,7 @@ pytest.importorskip("coremltools", reason="coremltools not installed (pip instal
 
 from export.base import ExportConfig  # noqa: E402
 from export.coreml import CoreMLConfig, check_structure, export_coreml  # noqa: E402
-from runtimes.errors import UserError  # noqa: E402
+from runtimes.core.errors import UserError  # noqa: E402
 
 CASES = {
     "folded-fp16": (dict(), dict()),

@@ -13,8 +13,8 @@ LEVELS = (0.0, 35.0, 75.0)
 @pytest.fixture(scope="module")
 def fast_ckpt(tmp_path_factory):
     torch = pytest.importorskip("torch")
+    from runtimes.core.levels import make_level_map
     from train.checkpoint import save_checkpoint
-    from train.levels import make_level_map
     from train.model import build_model, preset
 
     torch.manual_seed(2)
@@ -27,7 +27,7 @@ def fast_ckpt(tmp_path_factory):
 def test_onnx_matches_reference(fast_ckpt, reference_fast, tmp_path):
     pytest.importorskip("onnxruntime")
     from export.onnx import OnnxConfig, export_onnx
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     result = export_onnx(OnnxConfig(ExportConfig(str(fast_ckpt), tmp_path)))
     assert result.meta["validation"]["status"] == "passed"

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from export.graph import GraphSpec, build_graph  # noqa: E402
-from runtimes.errors import UserError  # noqa: E402
+from runtimes.core.errors import UserError  # noqa: E402
 from train.checkpoint import load_checkpoint  # noqa: E402
 
 

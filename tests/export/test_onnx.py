@@ -12,7 +12,7 @@ onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install 'leve
 
 from export.base import ExportConfig  # noqa: E402
 from export.onnx import OnnxConfig, export_onnx  # noqa: E402
-from runtimes.onnxruntime import OnnxRunner  # noqa: E402
+from runtimes.runners.onnxruntime import OnnxRunner  # noqa: E402
 
 VARIANTS = {
     "folded": dict(level_mode="folded"),

@@ -13,9 +13,9 @@ pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip instal
 from export import tensorrt as trt_export  # noqa: E402
 from export.base import ExportConfig  # noqa: E402
 from export.tensorrt import TensorRTConfig, export_tensorrt, parse_shapes, trtexec_command  # noqa: E402
-from runtimes.errors import UserError  # noqa: E402
-from runtimes.trt_precision import plan_for  # noqa: E402
-from runtimes.trt_targets import resolve_target  # noqa: E402
+from runtimes.core.errors import UserError  # noqa: E402
+from runtimes.runners.trt_precision import plan_for  # noqa: E402
+from runtimes.runners.trt_targets import resolve_target  # noqa: E402
 
 SHAPES = parse_shapes("1x3x64x64:1x3x128x128:1x3x256x256")
 
@@ -128,7 +128,7 @@ MODES = [
 @pytest.mark.parametrize("ckpt,kw", MODES, ids=lambda v: "-".join(f"{k}={x}" for k, x in v.items())
                          if isinstance(v, dict) else v)
 def test_opset17_every_mode(request, calib_dir, tmp_path, monkeypatch, ckpt, kw):
-    from runtimes.trt_check import check_graph
+    from runtimes.runners.trt_check import check_graph
 
     monkeypatch.setattr(trt_export, "installed_version", lambda: None)
     nhwc = kw.get("nhwc", False)
@@ -147,7 +147,7 @@ def test_opset17_every_mode(request, calib_dir, tmp_path, monkeypatch, ckpt, kw)
 
 
 def test_refused_graph_leaves_nothing(tiny_ckpt, tmp_path, monkeypatch):
-    from runtimes import trt_ops
+    from runtimes.runners import trt_ops
 
     monkeypatch.setattr(trt_export, "installed_version", lambda: None)
     rows = {k: v for k, v in trt_ops.TABLES["8.5"].rows.items() if k != "DepthToSpace"}
@@ -161,7 +161,7 @@ def test_refused_graph_leaves_nothing(tiny_ckpt, tmp_path, monkeypatch):
                                         (["--trt-version", "8.5", "--jetpack", "6.1"], "ships TensorRT 10.x"),
                                         (["--jetpack", "4"], "invalid choice")])
 def test_cli_bad_target_is_one_line(tiny_ckpt, tmp_path, capsys, args, words):
-    from runtimes.errors import run_cli
+    from runtimes.core.errors import run_cli
 
     code = run_cli(trt_export.main, ["--weights", str(tiny_ckpt), "-o", str(tmp_path), *args])
     err = capsys.readouterr().err.strip()

@@ -15,8 +15,8 @@ pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed (pip 
 
 from export.base import ExportConfig  # noqa: E402
 from export.tflite import TFLiteConfig, export_tflite, parse_sizes  # noqa: E402
-from runtimes.errors import UserError  # noqa: E402
-from runtimes.tflite import TFLiteRunner  # noqa: E402
+from runtimes.core.errors import UserError  # noqa: E402
+from runtimes.runners.tflite import TFLiteRunner  # noqa: E402
 
 SIZES = ((32, 32), (24, 40))
 LEVELS = (0.0, 35.0, 75.0)  # neutral, a training level, the maximum training level (sigma)
@@ -134,7 +134,7 @@ def test_mse_ranges_narrow_activations_and_keep_the_strength_range(exported):
 
 
 def test_mse_range_clips_rare_outliers_and_keeps_dense_ranges():
-    from export.tflite_quant import mse_range
+    from train.int8_range import mse_range
 
     rng = np.random.default_rng(0)
     v = np.concatenate([rng.normal(0.0, 1.0, 200_000), [40.0, -35.0]]).astype(np.float32)
@@ -164,7 +164,7 @@ def test_range_sample_reaches_every_channel():
 
 def test_level_union_range_keeps_the_strongest_level():
     """A range fitted to the weak levels would clip the strongest one: the union holds each level's own optimum."""
-    from export.tflite_quant import level_union_range, mse_range
+    from train.int8_range import level_union_range, mse_range
 
     rng = np.random.default_rng(1)
     weak, strong = rng.random(50_000, dtype=np.float32) * 0.5, rng.random(50_000, dtype=np.float32) * 4 - 1
@@ -176,7 +176,7 @@ def test_level_union_range_keeps_the_strongest_level():
 
 def test_calibration_covers_every_level(calib_dir):
     from export.calibration import calibration_samples
-    from train.levels import make_level_map
+    from runtimes.core.levels import make_level_map
 
     samples = list(calibration_samples(calib_dir, make_level_map("denoise"), (16, 24)))
     assert len(samples) == 30  # 6 images x (neutral + 4 training levels)

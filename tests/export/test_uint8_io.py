@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("torch")
 
 from export.base import ExportConfig  # noqa: E402
-from runtimes.artifact import decode_output, encode_image  # noqa: E402
-from runtimes.errors import UserError  # noqa: E402
+from runtimes.core.artifact import decode_output, encode_image  # noqa: E402
+from runtimes.core.errors import UserError  # noqa: E402
 
 
 def _bytes(shape, seed=0):
@@ -36,7 +36,7 @@ def _check_runner(runner, ckpt, reference, h, w, nhwc):
 def test_onnx_uint8(tiny_ckpt, reference, tmp_path, nhwc):
     pytest.importorskip("onnxruntime")
     from export.onnx import OnnxConfig, export_onnx
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     result = export_onnx(OnnxConfig(ExportConfig(str(tiny_ckpt), tmp_path, io="uint8", nhwc=nhwc)))
     meta = result.meta
@@ -52,7 +52,7 @@ def test_tflite_uint8_nhwc(tiny_ckpt, reference, tmp_path, calib_dir, precision)
     pytest.importorskip("litert_torch")
     pytest.importorskip("ai_edge_litert")
     from export.tflite import TFLiteConfig, export_tflite
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.tflite import TFLiteRunner
 
     common = ExportConfig(str(tiny_ckpt), tmp_path, io="uint8", nhwc=True, precision=precision,
                           calibration=calib_dir if precision == "int8" else None)

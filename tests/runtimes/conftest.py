@@ -23,8 +23,8 @@ def save_random_checkpoint(path: Path, preset: str = "tiny", seed: int = 0, out_
     body's, so the output differs clearly from the input; the default init keeps it small).
     """
     torch = pytest.importorskip("torch")
+    from runtimes.core.levels import make_level_map
     from train.checkpoint import save_checkpoint
-    from train.levels import make_level_map
     from train.model import build_model
     from train.model import preset as make_preset
 

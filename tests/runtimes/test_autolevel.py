@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from runtimes.autolevel import (
+from runtimes.apps.autolevel import (
     STD_LUMA,
     censored_moments,
     estimate_sigma,
@@ -15,8 +15,8 @@ from runtimes.autolevel import (
     jpeg_quality,
     quality_from_tables,
 )
-from runtimes.degrade import image_seed
-from runtimes.errors import UserError
+from runtimes.core.degrade import image_seed
+from runtimes.core.errors import UserError
 from tests.conftest import dataset
 
 
@@ -111,8 +111,8 @@ def test_censored_moments_match_sampling():
 
 @pytest.mark.realdata
 def test_real_jpeg_quality_exact_on_live1():
-    from runtimes.autolevel_eval import eval_jpeg
-    from runtimes.images import list_images
+    from runtimes.apps.autolevel_eval import eval_jpeg
+    from runtimes.core.images import list_images
 
     rows = eval_jpeg(list_images(dataset("test/LIVE1_color"))[:4], (10, 50, 90))
     assert all(r["exact"] == 1.0 for r in rows)
@@ -120,8 +120,8 @@ def test_real_jpeg_quality_exact_on_live1():
 
 @pytest.mark.realdata
 def test_real_sigma_on_cbsd68():
-    from runtimes.autolevel_eval import noisy_versions
-    from runtimes.images import list_images, read_uint8
+    from runtimes.apps.autolevel_eval import noisy_versions
+    from runtimes.core.images import list_images, read_uint8
 
     errs = []
     for f in list_images(dataset("test/CBSD68"))[:4]:

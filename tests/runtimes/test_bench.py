@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtimes import bench
-from runtimes.bench import main
-from runtimes.bench_eval import EvalConfig, ReferenceOutputs, evaluate_accuracy, load_images
-from runtimes.errors import run_cli
-from runtimes.images import write_image
-from runtimes.latency import LatencyConfig
+from runtimes.apps import bench
+from runtimes.apps.bench import main
+from runtimes.apps.bench_eval import EvalConfig, ReferenceOutputs, evaluate_accuracy, load_images
+from runtimes.core.errors import run_cli
+from runtimes.core.images import write_image
+from runtimes.core.latency import LatencyConfig
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["--sizes", "32x48", "--runs", "2", "--warmup", "1", "--no-progress"]
@@ -108,7 +108,7 @@ class FixedTorch:
 
 def test_accuracy_with_torch_runner_and_tiling(tiny_ckpt, image_dir):
     pytest.importorskip("torch")
-    from runtimes.torch_ref import TorchRunner
+    from train.reference import TorchRunner
 
     images = load_images(image_dir)
     refs = ReferenceOutputs(tiny_ckpt, threads=1)
@@ -125,12 +125,14 @@ def test_default_job_exports_and_benchmarks(tiny_ckpt, random_ckpt, image_dir, t
     pytest.importorskip("onnxruntime")
     pytest.importorskip("export.onnx", reason="export.onnx is not importable yet")
     other = random_ckpt(tmp_path / "other.safetensors", seed=7, out_gain=1.0)
-    monkeypatch.setattr(bench, "DEFAULT_WEIGHTS", (str(tiny_ckpt), str(other)))
-    monkeypatch.setattr(bench, "runnable_formats", lambda: ["onnx"])
+    from export import job
+
+    monkeypatch.setattr(job, "DEFAULT_WEIGHTS", (str(tiny_ckpt), str(other)))
+    monkeypatch.setattr(job, "runnable_formats", lambda: ["onnx"])
     ev = EvalConfig(levels=(25.0,), sizes=((32, 32),), latency=LatencyConfig(warmup=0, runs=1), threads=1)
     cfg = bench.BenchConfig(image_dir=image_dir, eval=ev, json_path=tmp_path / "b.json", max_images=1,
                             plots=False, export_dir=tmp_path / "art", progress=False)
-    doc = bench.run_bench(cfg)
+    doc = job.run_main_job(cfg)
     assert [r["name"] for r in doc["results"]] == ["tiny.onnx", "other.onnx"]
     assert (tmp_path / "art" / "tiny.onnx.meta.json").is_file()
     assert doc["config"]["reference"] == [str(tiny_ckpt), str(other)]
@@ -179,8 +181,8 @@ def test_cli_exit_status_without_traceback(tmp_path):
 
 
 def test_artifact_levels():
-    from runtimes.bench_eval import artifact_levels
-    from runtimes.errors import UserError
+    from runtimes.apps.bench_eval import artifact_levels
+    from runtimes.core.errors import UserError
 
     lm = {"task": "denoise", "unit": "sigma", "a": 1 / 75, "b": 0.0, "lo": 0, "hi": 255, "train_levels": [15, 75]}
     assert artifact_levels({"level_map": lm}, None) == [0.0, 15.0, 75.0]
@@ -195,7 +197,7 @@ def test_artifact_levels():
 
 def test_latency_plot_tolerates_missing_percentiles():
     pytest.importorskip("matplotlib")
-    from runtimes.bench_report import plot_latency
+    from runtimes.apps.bench_report import plot_latency
 
     records = [{"name": "a", "latency": [{"size": [64, 64], "p50_ms": 3.0, "p90_ms": None}]},
                {"name": "b", "latency": [{"size": [64, 64], "p50_ms": None, "p90_ms": None},
@@ -207,7 +209,7 @@ def test_reports_are_strict_json():
     """An undefined metric (nan, inf) is written as null, so any JSON reader accepts the report."""
     import json
 
-    from runtimes.images import json_bytes
+    from runtimes.core.images import json_bytes
 
     text = json_bytes({"rows": [{"psnr": 31.5, "ssim": float("nan"), "p": [float("inf"), 1]}], "n": 2}).decode()
     assert json.loads(text) == {"rows": [{"psnr": 31.5, "ssim": None, "p": [None, 1]}], "n": 2}

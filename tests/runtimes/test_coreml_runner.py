@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from runtimes.coreml import CoreMLRunner
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
+from runtimes.runners.coreml import CoreMLRunner
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from runtimes.errors import UserError
-from runtimes.latency import LatencyConfig, PeakMemory, machine_info, measure, stats_from_samples, time_call
+from runtimes.core.errors import UserError
+from runtimes.core.latency import LatencyConfig, PeakMemory, machine_info, measure, stats_from_samples, time_call
 
 
 def test_warmup_excluded_and_run_count():

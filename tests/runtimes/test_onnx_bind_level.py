@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
 
 
 def _x(shape, seed=0):
@@ -27,7 +27,7 @@ def tiny_modes(tiny_ckpt, tmp_path_factory):
 
 @pytest.mark.parametrize("mode", ["folded", "weights"])
 def test_bound_equals_unbound(mode, tiny_onnx, tiny_modes):
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     path = tiny_onnx if mode == "folded" else tiny_modes["weights"]
     x = _x((2, 3, 21, 30))
@@ -46,7 +46,7 @@ def test_bound_equals_unbound(mode, tiny_onnx, tiny_modes):
 
 
 def test_bound_weights_graph_matches_fixed(tiny_modes):
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     x = _x((1, 3, 24, 24), seed=2)
     level = np.array([35.0], np.float32)
@@ -57,7 +57,7 @@ def test_bound_weights_graph_matches_fixed(tiny_modes):
 
 
 def test_cache_keeps_the_most_recent_levels(tiny_modes):
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     x = _x((1, 3, 16, 16))
     with OnnxRunner(tiny_modes["weights"], provider="cpu", bind_level=True, cache_size=2) as r:
@@ -72,7 +72,7 @@ def test_cache_keeps_the_most_recent_levels(tiny_modes):
 
 
 def test_binding_a_fixed_graph_is_a_no_op(tiny_modes):
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     x = _x((1, 3, 16, 16))
     with OnnxRunner(tiny_modes["fixed"], provider="cpu", bind_level=True) as r:
@@ -81,7 +81,7 @@ def test_binding_a_fixed_graph_is_a_no_op(tiny_modes):
 
 
 def test_bind_level_errors(tiny_modes, monkeypatch):
-    import runtimes.onnxruntime as ortr
+    import runtimes.runners.onnxruntime as ortr
 
     with pytest.raises(UserError, match="cache_size must be >= 1"):
         ortr.OnnxRunner(tiny_modes["weights"], provider="cpu", bind_level=True, cache_size=0)
@@ -120,7 +120,7 @@ def test_bound_folded_graph_optimises_to_the_fixed_graph(tiny_onnx, tiny_modes, 
     convs once the level is a constant: no elementwise pass is left that the fixed graph does not have."""
     import onnx
 
-    from runtimes.onnxruntime import bound_model
+    from runtimes.runners.onnxruntime import bound_model
 
     bound = _optimized_ops(bound_model(onnx.load(str(tiny_onnx)), 35.0), tmp_path, "bound")
     fixed = _optimized_ops(str(tiny_modes["fixed"]), tmp_path, "fixed")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtimes.base import Runner
-from runtimes.errors import UserError
+from runtimes.core.errors import UserError
+from runtimes.runners.base import Runner
 
 
 def _x(shape, seed=0):
@@ -25,7 +25,7 @@ def tiny_tflite(tiny_ckpt, tmp_path_factory):
 
 
 def test_onnx_runner(tiny_onnx):
-    from runtimes.onnxruntime import OnnxRunner, available_providers
+    from runtimes.runners.onnxruntime import OnnxRunner, available_providers
 
     assert "cpu" in available_providers()
     with OnnxRunner(tiny_onnx, provider="auto", threads=1) as r:
@@ -43,7 +43,7 @@ def test_onnx_runner(tiny_onnx):
 
 
 def test_onnx_runner_errors(tiny_onnx, tmp_path):
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     with pytest.raises(UserError, match="unknown onnxruntime provider"):
         OnnxRunner(tiny_onnx, provider="directml")
@@ -56,8 +56,8 @@ def test_onnx_runner_errors(tiny_onnx, tmp_path):
 
 
 def test_tflite_runner_signatures_batch_and_xnnpack(tiny_tflite, tiny_onnx):
-    from runtimes.onnxruntime import OnnxRunner
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
+    from runtimes.runners.tflite import TFLiteRunner
 
     x = _x((2, 3, 24, 32), seed=3)
     level = np.array([35.0], np.float32)
@@ -76,7 +76,7 @@ def test_tflite_runner_signatures_batch_and_xnnpack(tiny_tflite, tiny_onnx):
 
 
 def test_tflite_backend_choice(tiny_tflite):
-    from runtimes.tflite import load_interpreter_module
+    from runtimes.runners.tflite import load_interpreter_module
 
     mod, name = load_interpreter_module("litert")
     assert name == "litert" and hasattr(mod, "Interpreter")
@@ -88,7 +88,7 @@ def test_tflite_runtime_built_for_numpy1_is_a_clear_error(monkeypatch):
     import sys
     import types
 
-    from runtimes import tflite
+    from runtimes.runners import tflite
 
     assert tflite.numpy_abi_problem("2.14.0", "1.26.4") is None
     assert tflite.numpy_abi_problem("2.15.0", "2.1.0") is None
@@ -113,7 +113,7 @@ def test_tflite_runtime_gets_its_xnnpack_delegate(tiny_tflite, monkeypatch, back
     """tflite-runtime applies XNNPACK only inside allocate_tensors; ai-edge-litert must not pay that call's memory."""
     import types
 
-    from runtimes import tflite
+    from runtimes.runners import tflite
 
     calls = []
 

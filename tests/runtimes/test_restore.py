@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from runtimes.photo import orient, read_photo
-from runtimes.restore import RestoreConfig, main, plan_max_pixels, restore_file, tile_bytes_per_pixel
+from runtimes.apps.photo import orient, read_photo
+from runtimes.apps.restore import RestoreConfig, main, plan_max_pixels, restore_file, tile_bytes_per_pixel
 
 
 def rand_u8(h, w, c=3, seed=0):
@@ -50,7 +50,7 @@ def fake_artifact(tmp_path, task="denoise", meta=True, lo=0.0, hi=255.0):
 
 
 def test_onnx_restore_matches_the_runner(tmp_path, capsys, tiny_onnx):
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     src = save(tmp_path / "in.png", rand_u8(40, 56))
     code, err = run(capsys, src, "--model", tiny_onnx, "--level", 25, "-o", tmp_path / "out.png", "--threads", 1)

@@ -15,8 +15,8 @@ import types
 import numpy as np
 import pytest
 
-from runtimes.errors import UserError
-from runtimes.tensorrt import TensorRTRunner
+from runtimes.core.errors import UserError
+from runtimes.runners.tensorrt import TensorRTRunner
 
 IO = {"image": ("in", "half", (-1, 3, -1, -1)), "level": ("in", "float", (1,)),
       "restored": ("out", "float", (-1, 3, -1, -1))}
@@ -169,7 +169,7 @@ def test_missing_cuda_python(fakes, monkeypatch, tmp_path):
 
 
 def test_bench_loads_the_runner_from_the_format_table(fakes, tmp_path):
-    from runtimes.bench_eval import load_runner
+    from runtimes.apps.bench_eval import load_runner
 
     runner, meta = load_runner(_engine(tmp_path), threads=2)
     assert isinstance(runner, TensorRTRunner) and meta["precision"] == "fp16"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runtimes.errors import UserError
-from runtimes.tiling import (
+from runtimes.apps.tiling import (
     TileConfig,
     default_overlap,
     pick_tile,
@@ -16,6 +15,7 @@ from runtimes.tiling import (
     tile_image,
     tile_starts,
 )
+from runtimes.core.errors import UserError
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(256, 256, 32), (482, 128, 32), (322, 96, 16), (1280, 256, 0),
@@ -96,9 +96,9 @@ def test_plan_tiles():
 
 
 def _scores(runner, cbsd68, n=3, tile=None):
-    from runtimes.degrade import degrade, image_seed
-    from runtimes.images import list_images, read_uint8
-    from runtimes.metrics import psnr
+    from runtimes.core.degrade import degrade, image_seed
+    from runtimes.core.images import list_images, read_uint8
+    from runtimes.core.metrics import psnr
 
     tile = tile or TileConfig((128, 128), 32)
     rows = []
@@ -113,7 +113,7 @@ def _scores(runner, cbsd68, n=3, tile=None):
 
 @pytest.mark.realdata
 def test_tiled_matches_whole_frame_on_cbsd68(cbsd68, random_ckpt, tmp_path):
-    from runtimes.torch_ref import TorchRunner
+    from train.reference import TorchRunner
 
     ckpt = random_ckpt(tmp_path / "small.safetensors", "mobile", out_gain=1.0, channels=16, blocks=3)
     with TorchRunner(ckpt, threads=2) as r:
@@ -135,7 +135,7 @@ def test_grid_follows_the_network_stride():
 
 def test_tiled_equals_whole_frame_for_the_stride4_preset(random_ckpt, tmp_path):
     """Tiles on the stride-4 grid match the whole frame up to the ramp's edge effects; a stride-2 grid does not."""
-    from runtimes.torch_ref import TorchRunner
+    from train.reference import TorchRunner
 
     ckpt = random_ckpt(tmp_path / "fast.safetensors", "fast", out_gain=1.0, channels=8, blocks=1)
     img = np.random.default_rng(3).random((1, 3, 204, 312), dtype=np.float32)

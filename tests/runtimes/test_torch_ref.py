@@ -7,9 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from runtimes.base import Runner  # noqa: E402
-from runtimes.errors import UserError  # noqa: E402
-from runtimes.torch_ref import TorchRunner  # noqa: E402
+from runtimes.core.errors import UserError  # noqa: E402
+from runtimes.runners.base import Runner  # noqa: E402
+from train.reference import TorchRunner  # noqa: E402
 
 
 def test_matches_direct_model(tiny_ckpt):

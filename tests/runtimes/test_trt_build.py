@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from runtimes.errors import UserError
-from runtimes.trt_precision import build_serialized_engine, plan_for
+from runtimes.core.errors import UserError
+from runtimes.runners.trt_precision import build_serialized_engine, plan_for
 
 
 class _Rec:

@@ -8,14 +8,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from runtimes.errors import UserError
-from runtimes.trt_ops import TABLES, table_for, with_rows
-from runtimes.trt_targets import resolve_target, target_key, version_from_code
+from runtimes.core.errors import UserError
+from runtimes.runners.trt_ops import TABLES, table_for, with_rows
+from runtimes.runners.trt_targets import resolve_target, target_key, version_from_code
 
 onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install 'levelres[onnx]')")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from runtimes.trt_check import check_graph, graph_problems  # noqa: E402
+from runtimes.runners.trt_check import check_graph, graph_problems  # noqa: E402
 
 F, U8 = TensorProto.FLOAT, TensorProto.UINT8
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from runtimes.errors import UserError, run_cli
-from train.levels import LevelMap, make_level_map
+from runtimes.core.errors import UserError, run_cli
+from runtimes.core.levels import LevelMap, make_level_map
 
 torch = pytest.importorskip("torch")
 

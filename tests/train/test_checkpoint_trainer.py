@@ -7,9 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from runtimes.errors import UserError  # noqa: E402
+from runtimes.core.errors import UserError  # noqa: E402
+from runtimes.core.levels import make_level_map  # noqa: E402
 from train.checkpoint import load_checkpoint, read_meta, save_checkpoint  # noqa: E402
-from train.levels import make_level_map  # noqa: E402
 from train.model import build_model, preset  # noqa: E402
 from train.trainer import TrainConfig, lr_at, train  # noqa: E402
 
@@ -179,7 +179,7 @@ def test_a_diverged_run_saves_nothing(tmp_path, tiny_image_dir):
 def test_psnr_of_a_non_finite_output_is_nan():
     import numpy as np
 
-    from runtimes.metrics import psnr
+    from runtimes.core.metrics import psnr
 
     clean = np.full((8, 8, 3), 0.5, np.float32)
     out = clean.copy()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from runtimes.errors import run_cli
+from runtimes.core.errors import run_cli
 from train.compare import main
 
 INPUT = {0.0: 100.0, 5.0: 34.25, 25.0: 20.53, 90.0: 10.97}

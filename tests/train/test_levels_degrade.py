@@ -3,10 +3,10 @@ import math
 import numpy as np
 import pytest
 
-from runtimes.degrade import degrade, image_seed
-from runtimes.errors import UserError
-from runtimes.metrics import PSNR_CAP, psnr, ssim
-from train.levels import LevelMap, make_level_map, parse_level
+from runtimes.core.degrade import degrade, image_seed
+from runtimes.core.errors import UserError
+from runtimes.core.levels import LevelMap, make_level_map, parse_level
+from runtimes.core.metrics import PSNR_CAP, psnr, ssim
 
 
 @pytest.mark.parametrize(("task", "neutral", "top"), [("denoise", 0, 75), ("dejpeg", 100, 10), ("sr", 1, 5)])

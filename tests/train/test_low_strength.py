@@ -6,9 +6,9 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from runtimes.errors import UserError  # noqa: E402
+from runtimes.core.errors import UserError  # noqa: E402
+from runtimes.core.levels import make_level_map  # noqa: E402
 from train.data import LevelBatches  # noqa: E402
-from train.levels import make_level_map  # noqa: E402
 from train.model import LevelConv2d, ResBlock, build_model, preset  # noqa: E402
 
 

@@ -3,7 +3,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from train.levels import make_level_map  # noqa: E402
+from runtimes.core.levels import make_level_map  # noqa: E402
 from train.model import PRESETS, LevelConv2d, build_model, count_macs, count_params, preset  # noqa: E402
 
 

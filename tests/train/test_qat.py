@@ -6,9 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from runtimes.errors import UserError  # noqa: E402
+from runtimes.core.errors import UserError  # noqa: E402
+from runtimes.core.levels import make_level_map  # noqa: E402
 from train.checkpoint import load_checkpoint, read_meta, save_checkpoint  # noqa: E402
-from train.levels import make_level_map  # noqa: E402
 from train.model import build_model, preset  # noqa: E402
 from train.qat import QuantSim, fake_quant, fake_quant_weight, qat_config  # noqa: E402
 from train.trainer import train  # noqa: E402

@@ -8,9 +8,9 @@ pytest.importorskip("torch")
 
 import torch  # noqa: E402
 
-from runtimes.errors import run_cli  # noqa: E402
+from runtimes.core.errors import run_cli  # noqa: E402
+from runtimes.core.levels import make_level_map  # noqa: E402
 from train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from train.levels import make_level_map  # noqa: E402
 from train.model import build_model, preset  # noqa: E402
 from train.ship import main  # noqa: E402
 

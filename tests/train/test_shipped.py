@@ -59,7 +59,7 @@ def test_shipped_exports_to_every_format(name, tmp_path):
         pytest.importorskip(module)
     from export.all import AllConfig, export_all
     from export.base import ExportConfig
-    from runtimes.tiling import receptive_field
+    from runtimes.apps.tiling import receptive_field
     from train.checkpoint import read_meta, resolve_weights
 
     side = max(64, -(-receptive_field(read_meta(resolve_weights(name))["arch"]) // 16) * 16)  # exports refuse less

@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from runtimes.errors import UserError  # noqa: E402
+from runtimes.core.errors import UserError  # noqa: E402
 from train.throughput import ThroughputConfig, main, measure_throughput  # noqa: E402
 
 
