@@ -1,7 +1,8 @@
 """Export to TFLite / LiteRT through litert-torch at fixed sizes (one named signature per size).
 
 Dynamic H/W does not convert (PixelShuffle), so the graph uses the exact transposed-conv
-replacement and each `--size` becomes a signature `s<H>x<W>`. Precisions: fp32, fp16 (fp16
+replacement and each `--size` becomes a signature `s<H>x<W>` whose inputs are named `image` and `level` and
+whose output is named `restored`, as in the ONNX graph (fixed-level graphs: `image` -> `restored`). Precisions: fp32, fp16 (fp16
 weights), int8-dynamic (int8 weights, dynamic-range activations), int8 (full integer, calibrated
 on --calibration images) and a16w8 (the same with int16 activations, for NPUs that run it);
 quantization by ai-edge-quantizer on the float model.
@@ -39,6 +40,8 @@ from runtimes.tiling import check_fixed_sizes
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8", "a16w8")
 DEFAULT_SIZES = ((720, 1280),)
+INPUT_NAMES = ("image", "level")  # the signature's input names (fixed-level graphs: image only), as in ONNX
+OUTPUT_NAME = "restored"
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,11 @@ def convert_float(model, spec, sizes) -> bytes:
     from export.graph import build_graph, sample_inputs
 
     litert_torch = require("litert_torch", "tflite")
-    graph = build_graph(copy.deepcopy(model), spec)
+    graph = named_io(build_graph(copy.deepcopy(model), spec))
     converter = litert_torch.Converter()
-    for size in sizes:
-        converter.signature(signature_name(size), graph, sample_inputs(spec, 1, *size))
+    for size in sizes:  # keyword samples and a dict output name the signature's tensors image, level -> restored
+        sample = dict(zip(INPUT_NAMES, sample_inputs(spec, 1, *size), strict=False))
+        converter.signature(signature_name(size), graph, sample_kwargs=sample)
     with quiet(), torch.no_grad():
         try:
             return bytes(converter.convert().model_content())
@@ -95,16 +99,40 @@ def convert_float(model, spec, sizes) -> bytes:
             raise UserError(f"litert-torch could not convert the model: {str(exc).splitlines()[0][:300]}") from None
 
 
+def named_io(graph):
+    """The export graph as `forward(image, level=None) -> {"restored": ...}`, so that the converted signature's
+    inputs are named `image` and `level` (from the keyword samples) and its output `restored` (from the dict key),
+    as in the ONNX graph. Positional samples would give `args_0`, `args_1` -> `output_0`."""
+    import torch
+
+    class NamedIO(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, image, level=None):
+            return {OUTPUT_NAME: self.inner(image) if level is None else self.inner(image, level)}
+
+    return NamedIO(graph).eval()
+
+
 def signature_io(flatbuffer: bytes) -> dict:
-    """Signature name -> {"inputs": {"image", "level"}: tensor name, "outputs": {"restored": name}}."""
+    """Signature name -> {"inputs": {"image", "level"}: tensor name, "outputs": {"restored": name}}.
+
+    The names are the roles themselves; a signature that lacks them (the converter did not keep the keyword
+    names) is refused rather than written with positional names apps cannot guess.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=flatbuffer)
     out = {}
     for name, sig in interp.get_signature_list().items():
-        inputs = sorted(sig["inputs"], key=_arg_index)
-        out[name] = {"inputs": dict(zip(("image", "level"), inputs, strict=False)),
-                     "outputs": {"restored": sig["outputs"][0]}}
+        inputs = [n for n in INPUT_NAMES if n in sig["inputs"]]
+        if len(inputs) != len(sig["inputs"]) or OUTPUT_NAME not in sig["outputs"]:
+            raise UserError(f"litert-torch named signature {name!r} {sig['inputs']} -> {sig['outputs']}, not "
+                            f"{list(INPUT_NAMES)} -> ['{OUTPUT_NAME}']; install a litert-torch that keeps keyword "
+                            "input names (pip install 'levelres[tflite]')")
+        out[name] = {"inputs": {n: n for n in inputs}, "outputs": {OUTPUT_NAME: OUTPUT_NAME}}
     return out
 
 
@@ -126,11 +154,6 @@ def runner_inputs(flatbuffer: bytes, sig_io: dict) -> dict:
         out[key] = [{"role": roles[keys[i]], "tensor": sg.tensors[i].name.decode(),
                      "shape": [int(d) for d in sg.tensors[i].shape]} for i in sg.inputs]
     return out
-
-
-def _arg_index(name: str) -> int:
-    tail = name.rsplit("_", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
 
 
 def calibration_feeds(cfg: ExportConfig, model, sizes, sig_io: dict) -> dict:

@@ -211,6 +211,52 @@ def test_signatures_and_metadata(exported):
     assert on_disk["validation"]["max_abs_diff"] <= 1e-4
 
 
+@pytest.mark.parametrize("variant", ["folded", "fixed-nhwc", "int8"])
+def test_signature_names_are_the_documented_ones(exported, variant):
+    """An app calls the signature with image (and level) and reads restored, as in ONNX; no args_0 / output_0."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    result = exported[variant]
+    interp = Interpreter(model_path=str(result.path))
+    fixed = variant == "fixed-nhwc"
+    for name, sig in interp.get_signature_list().items():
+        assert sig == {"inputs": ["image"] if fixed else ["image", "level"], "outputs": ["restored"]}, name
+        h, w = result.meta["signatures"][name]["size"]
+        feed = {"image": np.zeros((1, h, w, 3) if fixed else (1, 3, h, w), np.float32)}
+        if not fixed:
+            feed["level"] = np.array([0.0], np.float32)
+        out = interp.get_signature_runner(name)(**feed)
+        assert set(out) == {"restored"} and out["restored"].shape == feed["image"].shape
+
+
+def test_runner_reads_artifacts_with_positional_names(exported, tmp_path):
+    """Artifacts exported before the names were set (args_0, args_1 -> output_0) still run: the runner follows the
+    sidecar's role -> tensor-name map."""
+    import shutil
+
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    new = exported["folded"].path
+    model = fbu.read_model_from_bytearray(bytearray(new.read_bytes()))
+    old_names = {b"image": "args_0", b"level": "args_1", b"restored": "output_0"}
+    for sd in model.signatureDefs:
+        for tm in [*sd.inputs, *sd.outputs]:
+            tm.name = old_names[tm.name if isinstance(tm.name, bytes) else tm.name.encode()]
+    old = tmp_path / new.name
+    old.write_bytes(bytes(fbu.convert_object_to_bytearray(model)))
+    meta = json.loads(new.with_name(new.name + ".meta.json").read_text())
+    for sig in meta["signatures"].values():
+        sig["inputs"], sig["outputs"] = {"image": "args_0", "level": "args_1"}, {"restored": "output_0"}
+    old.with_name(old.name + ".meta.json").write_text(json.dumps(meta))
+    x = rand_image((1, 3, 32, 32), seed=2)
+    level = {"level": np.array([35.0], np.float32)}
+    with TFLiteRunner(new) as a, TFLiteRunner(old) as b:
+        np.testing.assert_array_equal(b.run({"image": x, **level})["restored"], a.run({"image": x, **level})["restored"])
+    shutil.copy(new.with_name(new.name + ".meta.json"), old.with_name(old.name + ".meta.json"))
+    with pytest.raises(UserError, match="do not belong together"):  # a new sidecar beside an old file: one line
+        TFLiteRunner(old).__enter__()
+
+
 def test_parse_sizes():
     assert parse_sizes("720x1280, 32x32") == ((720, 1280), (32, 32))
     for bad in ("720", "axb", "1x0", "720x1280x3"):
