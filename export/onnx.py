@@ -185,9 +185,18 @@ def export_onnx(cfg: OnnxConfig) -> ExportResult:
                             f"use --opset {OPSET} (the default)")
         save_proto(proto, tmp)
         meta.update(opset=opset, dynamic_axes=["N", "H", "W"] if cfg.dynamic else [])
+        if not cfg.dynamic:
+            meta["static_size"] = list(cfg.static_size[1:])
         return []
 
-    return run_export(c, get_format("onnx"), build, validate_onnx, embed_metadata)
+    return run_export(c, get_format("onnx"), build, validate_onnx, embed_metadata, runner=onnx_runner)
+
+
+def onnx_runner(path: Path):
+    """The runner that computes the golden outputs: onnxruntime's CPU provider, as in validation."""
+    from runtimes.onnxruntime import OnnxRunner
+
+    return OnnxRunner(path, provider="cpu")
 
 
 def main(argv: list[str] | None = None) -> int:

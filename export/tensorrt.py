@@ -130,8 +130,10 @@ def export_tensorrt(cfg: TensorRTConfig) -> ExportResult:
                     engine_build=can_build and c.calibration is not None)
     stem = _stem(c)
     fmt = dataclasses.replace(get_format("tensorrt"), suffix=".onnx")
+    from export.onnx import onnx_runner
+
     result = run_export(c, fmt, _builder(cfg, plan, target, installed, stem), _validator(c, plan),
-                        _embed_metadata, stem=stem)
+                        _embed_metadata, stem=stem, runner=onnx_runner)
     result.notes.append(_engine_note(result, cfg, plan, target, installed, can_build, stem))
     return result
 

@@ -1,10 +1,10 @@
 """Export to TFLite / LiteRT through litert-torch at fixed sizes (one named signature per size).
 
 Dynamic H/W does not convert (PixelShuffle), so the graph uses the exact transposed-conv
-replacement and each `--size` becomes a signature `s<H>x<W>` whose inputs are named `image` and `level` and
-whose output is named `restored`, as in the ONNX graph (fixed-level graphs: `image` -> `restored`). Precisions: fp32, fp16 (fp16
-weights), int8-dynamic (int8 weights, dynamic-range activations), int8 (full integer, calibrated
-on --calibration images) and a16w8 (the same with int16 activations, for NPUs that run it);
+replacement and each `--size` becomes a signature `s<H>x<W>` whose inputs are named `image` and `level`
+and whose output is named `restored`, as in the ONNX graph (fixed-level graphs: `image` -> `restored`).
+Precisions: fp32, fp16 (fp16 weights), int8-dynamic (int8 weights, dynamic-range activations), int8
+(full integer, calibrated on --calibration images) and a16w8 (the same with int16 activations, for NPUs that run it);
 quantization by ai-edge-quantizer on the float model.
 
 Usage:
@@ -243,7 +243,12 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
     def validate(model, tmp: Path, meta: dict) -> dict:
         return validate_tflite(model, tmp, meta, cfg.threads)
 
-    return run_export(c, get_format("tflite"), build, validate, embed_metadata)
+    def runner(tmp: Path):
+        from runtimes.tflite import TFLiteRunner
+
+        return TFLiteRunner(tmp, threads=cfg.threads)
+
+    return run_export(c, get_format("tflite"), build, validate, embed_metadata, runner=runner)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,8 @@ def test_writes_onnx_and_script_without_tensorrt(tiny_ckpt, tmp_path, monkeypatc
     assert "Cast" not in _ops(result.path)  # TensorRT 10: fp32 ONNX, fp16 from the builder flag
     assert any("build it on the target" in n for n in result.notes)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "tiny-folded-fp16-trt.build_engine.sh", "tiny-folded-fp16-trt.onnx", "tiny-folded-fp16-trt.onnx.meta.json"]
+        "tiny-folded-fp16-trt.build_engine.sh", "tiny-folded-fp16-trt.onnx", "tiny-folded-fp16-trt.onnx.golden",
+        "tiny-folded-fp16-trt.onnx.meta.json"]
 
 
 def test_version_switch_with_fake_tensorrt_11(tiny_ckpt, tmp_path, monkeypatch):

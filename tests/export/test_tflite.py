@@ -251,7 +251,8 @@ def test_runner_reads_artifacts_with_positional_names(exported, tmp_path):
     x = rand_image((1, 3, 32, 32), seed=2)
     level = {"level": np.array([35.0], np.float32)}
     with TFLiteRunner(new) as a, TFLiteRunner(old) as b:
-        np.testing.assert_array_equal(b.run({"image": x, **level})["restored"], a.run({"image": x, **level})["restored"])
+        np.testing.assert_array_equal(b.run({"image": x, **level})["restored"],
+                                      a.run({"image": x, **level})["restored"])
     shutil.copy(new.with_name(new.name + ".meta.json"), old.with_name(old.name + ".meta.json"))
     with pytest.raises(UserError, match="do not belong together"):  # a new sidecar beside an old file: one line
         TFLiteRunner(old).__enter__()
