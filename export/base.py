@@ -159,8 +159,9 @@ class ExportResult:
 
 
 def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...],
-                    default_precision: str = "fp32") -> None:
-    """The flags shared by every exporter's command line."""
+                    default_precision: str = "fp32", calibration: bool = True) -> None:
+    """The flags shared by every exporter's command line (`calibration`: offer --calibration, for formats with a
+    calibrated precision)."""
     from train.levels import parse_level
 
     parser.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
@@ -171,7 +172,8 @@ def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...]
     parser.add_argument("--level", type=parse_level, default=None, help="level for --level-mode fixed (user's unit)")
     parser.add_argument("--precision", default=default_precision, choices=precisions,
                         help=f"one of {', '.join(precisions)} (default {default_precision})")
-    parser.add_argument("--calibration", default=None, help="folder of calibration images (int8)")
+    if calibration:
+        parser.add_argument("--calibration", default=None, help="folder of calibration images (int8)")
     parser.add_argument("--nhwc", action="store_true", help="image input/output in (N, H, W, 3) layout")
     parser.add_argument("--io", default="float", choices=("float", "uint8"),
                         help="image input/output type: float32 in [0, 1] (default) or uint8 0-255 (camera bytes)")
@@ -191,7 +193,7 @@ def common_config(args: argparse.Namespace, **overrides) -> ExportConfig:
     values = dict(weights=args.weights, out_dir=Path(args.out), level_mode=args.level_mode, level=args.level,
                   precision=args.precision, nhwc=args.nhwc, io=getattr(args, "io", "float"),
                   name=args.name, validate=not args.no_validate,
-                  calibration=Path(args.calibration) if args.calibration else None,
+                  calibration=Path(args.calibration) if getattr(args, "calibration", None) else None,
                   allow_mismatch=args.allow_mismatch, extrapolate=getattr(args, "extrapolate", False),
                   golden=not getattr(args, "no_golden", False))
     values.update(overrides)

@@ -248,7 +248,7 @@ def embed_metadata(path: Path, meta: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = CliParser(prog="python -m export.coreml", description=__doc__.splitlines()[0])
-    add_common_args(parser, PRECISIONS, default_precision="fp16")
+    add_common_args(parser, PRECISIONS, default_precision="fp16", calibration=False)  # fp16 and fp32 only
     parser.add_argument("--target", choices=TARGETS, default=None, help="minimum deployment target")
     parser.add_argument("--enumerated", default=None, help="fixed sizes HxW,HxW instead of a flexible range")
     parser.add_argument("--image-io", action="store_true", help="Core ML image input/output (RGB, 0-255)")

@@ -201,7 +201,7 @@ def onnx_runner(path: Path):
 
 def main(argv: list[str] | None = None) -> int:
     parser = CliParser(prog="python -m export.onnx", description=__doc__.splitlines()[0])
-    add_common_args(parser, PRECISIONS)
+    add_common_args(parser, PRECISIONS, calibration=False)  # no calibrated precision (int8: export.tensorrt)
     parser.add_argument("--opset", type=int, default=OPSET,
                         help=f"ONNX opset, {OPSET} up to the newest the installed onnx knows (default {OPSET})")
     args = parser.parse_args(argv)
