@@ -170,7 +170,8 @@ def test_android_bundle_ships_the_camera_artifact(tiny_ckpt, tmp_path):
     doc = json.loads((out / "results/bench.json").read_text())
     assert doc["results"][0]["runtime"] == "stand-in: ai-edge-litert"
     check = subprocess.run([sys.executable, "-c", RUN_BLOCKED.replace("devices.jetson", "runtimes.golden"),
-                            manifest["artifact"]], cwd=out, capture_output=True, text=True, timeout=120, env={"PATH": ""})
+                            manifest["artifact"]], cwd=out, capture_output=True, text=True, timeout=120,
+                           env={"PATH": ""})
     assert check.returncode == 0 and check.stdout.startswith("golden passed: 2 cases"), check.stderr[-2000:]
 
 
