@@ -174,18 +174,47 @@ def calibration_feeds(cfg: ExportConfig, model, sizes, sig_io: dict) -> dict:
 
 
 def embed_metadata(path: Path, meta: dict) -> None:
-    """Store the project's metadata (JSON) in the flatbuffer's metadata table as 'levelres'."""
-    from ai_edge_litert import schema_py_generated as schema
+    """Store the project's metadata (JSON) in the flatbuffer's metadata table as 'levelres', and the standard TFLite
+    model metadata (export.tflite_metadata) as 'TFLITE_METADATA'."""
     from ai_edge_litert.tools import flatbuffer_utils as fbu
 
+    from export.tflite_metadata import NAME, model_metadata_buffer
+
     model = fbu.read_model_from_bytearray(bytearray(path.read_bytes()))
+    standard = model_metadata_buffer(meta, subgraph_roles(model, meta))
+    _set_metadata(model, "levelres", json.dumps(meta, default=str).encode())
+    _set_metadata(model, NAME, standard)
+    path.write_bytes(bytes(fbu.convert_object_to_bytearray(model)))
+
+
+def _set_metadata(model, name: str, data: bytes) -> None:
+    from ai_edge_litert import schema_py_generated as schema
+
     buf = schema.BufferT()
-    buf.data = np.frombuffer(json.dumps(meta, default=str).encode(), dtype=np.uint8)
+    buf.data = np.frombuffer(data, dtype=np.uint8)
     model.buffers.append(buf)
     entry = schema.MetadataT()
-    entry.name, entry.buffer = "levelres", len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if m.name != b"levelres" and m.name != "levelres"] + [entry]
-    path.write_bytes(bytes(fbu.convert_object_to_bytearray(model)))
+    entry.name, entry.buffer = name, len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if _text(m.name) != name] + [entry]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def subgraph_roles(model, meta: dict) -> list[dict]:
+    """Per subgraph, in subgraph order: its signature, size, and the roles of its inputs and outputs in order."""
+    out = {}
+    for sd in model.signatureDefs or []:
+        key = _text(sd.signatureKey)
+        roles = {**{v: k for k, v in meta["signatures"][key]["inputs"].items()},
+                 **{v: k for k, v in meta["signatures"][key]["outputs"].items()}}
+        by_index = {tm.tensorIndex: roles[_text(tm.name)] for tm in [*sd.inputs, *sd.outputs]}
+        sg = model.subgraphs[sd.subgraphIndex]
+        out[sd.subgraphIndex] = {"name": key, "size": tuple(meta["signatures"][key]["size"]),
+                                 "inputs": [by_index[i] for i in sg.inputs],
+                                 "outputs": [by_index[i] for i in sg.outputs]}
+    return [out[i] for i in sorted(out)]
 
 
 def validate_tflite(model, path: Path, meta: dict, threads: int = 2) -> dict:

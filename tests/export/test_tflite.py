@@ -316,3 +316,48 @@ def test_a16w8_int16_activations_closer_than_int8(exported, tiny_ckpt, reference
         got = runner.run({"image": x, "level": np.array([75.0], np.float32)})["restored"]
     ref = reference(tiny_ckpt, x, 75.0)
     assert 10 * np.log10(1 / np.mean((got - ref) ** 2)) > 45
+
+
+def _standard_metadata(path) -> dict:
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    from export.tflite_metadata import NAME, read_model_metadata
+
+    model = fbu.read_model_from_bytearray(bytearray(path.read_bytes()))
+    (entry,) = [m for m in model.metadata if m.name in (NAME, NAME.encode())]
+    return read_model_metadata(bytes(model.buffers[entry.buffer].data))
+
+
+def test_standard_tflite_metadata(exported):
+    """TFLITE_METADATA (the tflite-support schema) describes the model and every subgraph's tensors, in order."""
+    meta = exported["folded"].meta
+    md = _standard_metadata(exported["folded"].path)
+    assert md["name"] == "levelres denoise (tiny.safetensors)" and md["license"] == "MIT"
+    assert md["version"] == meta["levelres_version"] == "0.2.0" and md["author"] == "the levelres authors"
+    assert md["min_parser_version"] == "1.0.0" and "denoise" in md["description"]
+    assert sorted(sg["name"] for sg in md["subgraphs"]) == ["s24x40", "s32x32"]
+    for sg in md["subgraphs"]:
+        image, level = sg["inputs"]
+        assert (image["name"], level["name"], [o["name"] for o in sg["outputs"]]) == ("image", "level", ["restored"])
+        assert image["content"] == "feature" and image["dimension_names"] == ["batch", "channels", "height", "width"]
+        assert image["normalization"] == {"mean": [0.0], "std": [255.0]}
+        assert image["stats"] == {"max": [1.0], "min": [0.0]}
+        assert level["stats"] == {"max": [255.0], "min": [0.0]} and "sigma" in level["description"]
+        assert "not clamped" in sg["outputs"][0]["description"] and "normalization" not in sg["outputs"][0]
+
+
+def test_standard_metadata_of_an_nhwc_fixed_graph(exported):
+    """NHWC images are RGB image tensors with their size (what Android's model binding maps to a TensorImage)."""
+    md = _standard_metadata(exported["fixed-nhwc"].path)
+    (sg,) = md["subgraphs"]
+    (image,) = sg["inputs"]
+    assert image["content"] == "image" and image["color_space"] == 1 and image["default_size"] == [32, 32]
+    assert image["dimension_names"] == ["batch", "height", "width", "channels"]
+    assert sg["outputs"][0]["content"] == "image"
+
+
+def test_metadata_reader_refuses_other_buffers():
+    from export.tflite_metadata import read_model_metadata
+
+    with pytest.raises(ValueError, match="not a TFLite metadata buffer"):
+        read_model_metadata(b"\x08\x00\x00\x00TFL3" + bytes(16))
