@@ -146,6 +146,7 @@ def embed_metadata(path: Path, meta: dict) -> None:
         "task": meta["task"], "level_unit": meta["level_unit"], "level_range": json.dumps(meta["level_range"]),
         "train_levels": json.dumps(meta["train_levels"]), "level_mode": meta["level_mode"],
         "layout": meta["layout"], "validation": json.dumps(_short_validation(meta.get("validation", {}))),
+        "levelres_version": meta.get("levelres_version", ""), "license": meta.get("license", ""),
     }
     del proto.metadata_props[:]
     for key, value in props.items():
