@@ -1,8 +1,13 @@
 """Export every format this machine can make and print a table: made / validated / skipped-and-why.
 
+`--nhwc --io uint8` makes the camera artifacts (docs/embedding.md): bytes in and out, (N, H, W, 3), for ONNX,
+TensorRT and TFLite; Core ML takes camera frames as images instead, so it gets `--image-io` (NCHW arrays are
+not used there).
+
 Usage:
     python -m export.all --weights denoise-mobile -o out/
     python -m export.all --weights W.safetensors --formats onnx,tflite --size 256x256
+    python -m export.all --weights denoise-mobile -o out/ --nhwc --io uint8 --size 512x512   # camera artifacts
 """
 
 from __future__ import annotations
@@ -103,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--level-mode", default="folded", choices=("folded", "weights", "fixed"))
     parser.add_argument("--level", type=parse_level, default=None)
     parser.add_argument("--size", default="720x1280", help="TFLite signature sizes HxW[,HxW]")
+    parser.add_argument("--nhwc", action="store_true", help="image input/output in (N, H, W, 3) layout")
+    parser.add_argument("--io", default="float", choices=("float", "uint8"),
+                        help="image type: float32 in [0, 1] (default) or uint8 0-255 (camera bytes; Core ML gets "
+                             "--image-io)")
+    parser.add_argument("--no-golden", action="store_true", help="do not write the golden vectors")
     parser.add_argument("--allow-mismatch", action="store_true")
     args = parser.parse_args(argv)
     formats = tuple(dict.fromkeys(f.strip() for f in args.formats.split(",") if f.strip()))  # in order, once each
@@ -112,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise UserError(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
-    args.precision, args.nhwc, args.name, args.no_validate, args.calibration = "fp32", False, None, False, None
+    args.precision, args.name, args.no_validate, args.calibration = "fp32", None, False, None
     cfg = AllConfig(common_config(args, out_dir=Path(args.out)), formats=formats, tflite_sizes=parse_sizes(args.size))
     check_inputs(cfg)
     rows = export_all(cfg)

@@ -67,6 +67,7 @@ class ExportConfig:
         name: artifact file stem; None derives it from the checkpoint, mode and precision.
         extrapolate: levels past the largest training level scale the weights further instead of
             running at its strength (the graph's level map then has no upper clamp).
+        golden: write golden vectors beside the artifact (`<artifact>.golden/`, runtimes.golden).
     """
 
     weights: str
@@ -81,6 +82,7 @@ class ExportConfig:
     allow_mismatch: bool = False
     name: str | None = None
     extrapolate: bool = False
+    golden: bool = True
 
     def __post_init__(self):
         if self.name is not None:
@@ -157,8 +159,9 @@ class ExportResult:
 
 
 def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...],
-                    default_precision: str = "fp32") -> None:
-    """The flags shared by every exporter's command line."""
+                    default_precision: str = "fp32", calibration: bool = True) -> None:
+    """The flags shared by every exporter's command line (`calibration`: offer --calibration, for formats with a
+    calibrated precision)."""
     from runtimes.core.levels import parse_level
 
     parser.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
@@ -169,7 +172,8 @@ def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...]
     parser.add_argument("--level", type=parse_level, default=None, help="level for --level-mode fixed (user's unit)")
     parser.add_argument("--precision", default=default_precision, choices=precisions,
                         help=f"one of {', '.join(precisions)} (default {default_precision})")
-    parser.add_argument("--calibration", default=None, help="folder of calibration images (int8)")
+    if calibration:
+        parser.add_argument("--calibration", default=None, help="folder of calibration images (int8)")
     parser.add_argument("--nhwc", action="store_true", help="image input/output in (N, H, W, 3) layout")
     parser.add_argument("--io", default="float", choices=("float", "uint8"),
                         help="image input/output type: float32 in [0, 1] (default) or uint8 0-255 (camera bytes)")
@@ -177,6 +181,8 @@ def add_common_args(parser: argparse.ArgumentParser, precisions: tuple[str, ...]
                         help="artifact file stem, a plain name in -o (default: <weights>-<mode>-<precision>)")
     parser.add_argument("--no-validate", action="store_true", help="skip validation (recorded as not validated)")
     parser.add_argument("--allow-mismatch", action="store_true", help="keep an artifact that fails validation")
+    parser.add_argument("--no-golden", action="store_true",
+                        help="do not write <artifact>.golden/ (input, levels and expected outputs for app tests)")
     parser.add_argument("--extrapolate", action="store_true",
                         help="levels past the largest training level scale the weights further (default: they "
                              "run at its strength, which measures far better)")
@@ -187,8 +193,9 @@ def common_config(args: argparse.Namespace, **overrides) -> ExportConfig:
     values = dict(weights=args.weights, out_dir=Path(args.out), level_mode=args.level_mode, level=args.level,
                   precision=args.precision, nhwc=args.nhwc, io=getattr(args, "io", "float"),
                   name=args.name, validate=not args.no_validate,
-                  calibration=Path(args.calibration) if args.calibration else None,
-                  allow_mismatch=args.allow_mismatch, extrapolate=getattr(args, "extrapolate", False))
+                  calibration=Path(args.calibration) if getattr(args, "calibration", None) else None,
+                  allow_mismatch=args.allow_mismatch, extrapolate=getattr(args, "extrapolate", False),
+                  golden=not getattr(args, "no_golden", False))
     values.update(overrides)
     return ExportConfig(**values)
 
@@ -241,7 +248,8 @@ def base_meta(model, ckpt: dict, cfg: ExportConfig, fmt: Format) -> dict:
         inputs.append({"name": "level", "shape": [1], "dtype": "float32", "unit": lm.unit,
                        "range": [lm.lo, lm.hi]})
     return {
-        "format": ARTIFACT_FORMAT, "artifact_format": fmt.key, "task": lm.task, "level_map": lm.to_dict(),
+        "format": ARTIFACT_FORMAT, "artifact_format": fmt.key, "levelres_version": package_version(),
+        "task": lm.task, "level_map": lm.to_dict(),
         "level_unit": lm.unit, "level_range": [lm.lo, lm.hi], "train_levels": list(lm.train_levels),
         "arch": model.cfg.to_dict(), "level_mode": cfg.level_mode, "fixed_level": cfg.level,
         "precision": cfg.precision, "layout": layout, "io": cfg.io, "inputs": inputs,
@@ -251,6 +259,23 @@ def base_meta(model, ckpt: dict, cfg: ExportConfig, fmt: Format) -> dict:
         "license": LICENSE,
         "description": f"{lm.task} restoration; level input in {lm.unit} units ({cfg.level_mode} mode)",
     }
+
+
+def package_version() -> str:
+    """This project's version: pyproject.toml's in a checkout (an editable install's metadata can be stale), else
+    the installed distribution's."""
+    import tomllib
+    from importlib import metadata
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    try:
+        return tomllib.loads(pyproject.read_text())["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        pass
+    try:
+        return metadata.version("levelres")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def versions(*dists: str) -> dict[str, str]:
@@ -330,7 +355,7 @@ def summary_line(result: ExportResult) -> str:
 
 
 def run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Callable | None,
-               embed: Callable | None = None, stem: str | None = None) -> ExportResult:
+               embed: Callable | None = None, stem: str | None = None, runner: Callable | None = None) -> ExportResult:
     """The common flow around a format's `build`, `validate` and `embed` (metadata) steps.
 
     Args:
@@ -340,6 +365,8 @@ def run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Callab
         validate: `validate(model, tmp_path, meta) -> validation dict`, or None when the runtime is absent.
         embed: `embed(tmp_path, meta)` writes the metadata into the artifact where the format has it.
         stem: file stem (default `artifact_stem(cfg)`).
+        runner: `runner(tmp_path) -> a runtimes Runner (not entered)` that runs the artifact here, for the
+            golden vectors' expected outputs; None (or a None result) takes them from the PyTorch export graph.
     Returns:
         The result, with the artifact renamed into place.
     """
@@ -349,7 +376,7 @@ def run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Callab
 
     with removed_if_left_empty(cfg.out_dir):  # a failed export leaves no empty output folder behind
         try:
-            return _run_export(cfg, fmt, build, validate, embed, stem)
+            return _run_export(cfg, fmt, build, validate, embed, stem, runner)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise write_error(cfg.out_dir, exc) from None
@@ -357,7 +384,7 @@ def run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Callab
 
 
 def _run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Callable | None,
-                embed: Callable | None, stem: str | None) -> ExportResult:
+                embed: Callable | None, stem: str | None, runner: Callable | None) -> ExportResult:
     from export.validate import failed, not_validated
 
     model, ckpt = load_model(cfg)
@@ -379,6 +406,10 @@ def _run_export(cfg: ExportConfig, fmt: Format, build: Callable, validate: Calla
 
             raise UserError(f"validation failed for {final.name}: {describe(meta['validation'])} "
                             "(artifact not written; --allow-mismatch keeps it)")
+        if cfg.golden:
+            from export.golden import write_golden
+
+            extra = [*extra, write_golden(model, tmp, meta, cfg, runner(tmp) if runner else None)]
         if embed is not None:
             embed(tmp, meta)
         write_meta(tmp, meta)

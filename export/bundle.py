@@ -34,6 +34,8 @@ DEFAULT_PRECISION = {target: fmt.default_precision for target, fmt in FORMAT.ite
 RUNNERS = {target: (fmt.runner.split(":")[0],) for target, fmt in FORMAT.items()}
 RUNNERS["jetson"] += (FORMATS["onnx"].runner.split(":")[0],)
 NEVER_SHIPPED = ("train.reference",)
+# shipped to every target: `python3 -m runtimes.golden models/<artifact>`
+TOOLS = ("runtimes.golden", "runtimes.apps.golden")
 # Python 3.8 or newer (JetPack 5's system Python); every module the bundled code imports is here, or is
 # named in tests/devices/test_bundle.py as one the device scripts never reach.
 _COMMON = ("numpy\npillow\nopencv-python-headless  # JPEG/SR degradations only\nscikit-image  # SSIM\n"
@@ -94,7 +96,7 @@ def imported_project_modules(path: Path) -> set[str]:
 
 def code_closure(target: str) -> list[str]:
     """Every project module the target's script needs on the device (its runners included), sorted."""
-    todo = [f"devices.{target}.__main__", f"devices.{target}.profiles", *RUNNERS[target]]
+    todo = [f"devices.{target}.__main__", f"devices.{target}.profiles", *RUNNERS[target], *TOOLS]
     seen: set[str] = set()
     while todo:
         name = todo.pop()
@@ -130,11 +132,16 @@ def copy_samples(dest: Path) -> list[str]:
 
 
 def export_artifact(target: str, cfg: BundleConfig, models: Path):
-    """Export the target's artifact with the exporters' library functions (imports export/ and torch here)."""
+    """Export the target's artifact with the exporters' library functions (imports export/ and torch here).
+
+    Android gets the camera artifact that docs/embedding.md tells apps to ship: uint8 0-255 in and out, (N, H, W, 3).
+    """
     from export.base import ExportConfig, export_format
 
+    camera = {"nhwc": True, "io": "uint8"} if target == "android" else {}
     common = ExportConfig(weights=cfg.weights, out_dir=models, precision=cfg.precision or DEFAULT_PRECISION[target],
-                          validate=cfg.validate, calibration=Path(cfg.calibration) if cfg.calibration else None)
+                          validate=cfg.validate, calibration=Path(cfg.calibration) if cfg.calibration else None,
+                          **camera)
     options = {"target_version": cfg.trt_version, "jetpack": cfg.jetpack} if target == "jetson" else {}
     fmt = FORMAT[target]
     return export_format(fmt, common, cfg.tflite_sizes if fmt.fixed_size else None, **options)
@@ -157,6 +164,14 @@ def run_script(target: str, artifact: str, precision: str) -> str:
                       "set -e", 'cd "$(dirname "$0")"', "mkdir -p results", f"exec {cmd}", ""])
 
 
+def golden_command(target: str, artifact: str, precision: str) -> str:
+    """The command that checks the artifact's golden vectors on the device (Jetson: on the engine run.sh builds)."""
+    if target == "jetson":
+        stem = artifact.rsplit(".", 1)[0]
+        return f"python3 -m runtimes.golden models/{artifact} --model results/{stem}-{precision}.engine"
+    return f"python3 -m runtimes.golden models/{artifact}"
+
+
 def make_target(target: str, cfg: BundleConfig, dest: Path) -> dict:
     """One target's bundle in `dest`; returns its manifest."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -171,6 +186,7 @@ def make_target(target: str, cfg: BundleConfig, dest: Path) -> dict:
                 "artifact": f"models/{artifact}", "precision": precision,
                 "validation": result.validation.get("status"), "notes": result.notes, "models": files,
                 "code": copy_code(target, dest), "samples": copy_samples(dest), "run": "sh run.sh",
+                "golden": golden_command(target, artifact, precision),
                 "docs": "docs/devices.md of the project"}
     (dest / "bundle.json").write_text(json.dumps(manifest, indent=1, default=str) + "\n")
     return manifest

@@ -226,6 +226,23 @@ def export_coreml(cfg: CoreMLConfig) -> ExportResult:
     return run_export(c, get_format("coreml"), build, validate_coreml, embed_metadata)
 
 
+def io_descriptions(meta: dict) -> dict[str, str]:
+    """What Xcode shows for each input and output."""
+    if meta.get("image_io"):
+        image = "RGB image (a camera CVPixelBuffer works; Core ML converts it and scales by 1/255)"
+        restored = "restored RGB image, the size of the input"
+    else:
+        image = "sRGB photo as float32 (1, 3, H, W) in [0, 1], R, G, B (bytes / 255)"
+        restored = "restored photo as float32 (1, 3, H, W), not clamped: clamp to [0, 1], then x 255 for bytes"
+    out = {"image": image, "restored": restored}
+    if meta.get("level_mode") != "fixed":
+        lo, hi = meta["level_range"]
+        trained = ", ".join(f"{x:g}" for x in meta["train_levels"])
+        out["level"] = (f"restoration level in {meta['level_unit']} units, float32 [1], {lo:g}-{hi:g} (trained at "
+                        f"{trained}); the neutral level returns the input")
+    return out
+
+
 def embed_metadata(path: Path, meta: dict) -> None:
     """Short description, license, level unit/range and validation in the model's metadata."""
     import coremltools as ct
@@ -233,13 +250,17 @@ def embed_metadata(path: Path, meta: dict) -> None:
     ml = ct.models.MLModel(str(path), skip_model_load=True)
     ml.short_description = meta["description"]
     ml.license = meta["license"]
-    ml.author = "levelres"
+    ml.author = "the levelres authors"
+    ml.version = str(meta.get("levelres_version") or "")
     ud = ml.user_defined_metadata
     ud.update({"task": meta["task"], "level_unit": meta["level_unit"], "level_range": json.dumps(meta["level_range"]),
                "train_levels": json.dumps(meta["train_levels"]), "level_mode": meta["level_mode"],
                "level_map": json.dumps(meta["level_map"]), "validation": meta["validation"]["status"]})
-    if "level" in ml.input_description:
-        ml.input_description["level"] = f"level in {meta['level_unit']} units, range {meta['level_range']}"
+    for name, text in io_descriptions(meta).items():
+        if name in ml.input_description:
+            ml.input_description[name] = text
+        elif name in ml.output_description:
+            ml.output_description[name] = text
     staged = path.with_name("staged-" + path.name)
     ml.save(str(staged))  # saving over the package it was loaded from would delete its weights first
     remove(path)
@@ -248,13 +269,16 @@ def embed_metadata(path: Path, meta: dict) -> None:
 
 def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
     """The format table's entry (`runtimes.core.formats`): an NCHW package (Core ML takes planar images; `sizes`
-    is unused, the package is dynamic-size unless `enumerated` is given)."""
-    return export_coreml(CoreMLConfig(replace(common, nhwc=False), **options))
+    is unused, the package is dynamic-size unless `enumerated` is given). The camera artifact (uint8 I/O) is Core
+    ML's image I/O: pixel buffers, not uint8 arrays."""
+    if common.io == "uint8":
+        options = {**options, "image_io": True}
+    return export_coreml(CoreMLConfig(replace(common, nhwc=False, io="float"), **options))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = CliParser(prog="python -m export.coreml", description=__doc__.splitlines()[0])
-    add_common_args(parser, PRECISIONS, default_precision="fp16")
+    add_common_args(parser, PRECISIONS, default_precision="fp16", calibration=False)  # fp16 and fp32 only
     parser.add_argument("--target", choices=TARGETS, default=None, help="minimum deployment target")
     parser.add_argument("--enumerated", default=None, help="fixed sizes HxW,HxW instead of a flexible range")
     parser.add_argument("--image-io", action="store_true", help="Core ML image input/output (RGB, 0-255)")

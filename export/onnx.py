@@ -146,6 +146,7 @@ def embed_metadata(path: Path, meta: dict) -> None:
         "task": meta["task"], "level_unit": meta["level_unit"], "level_range": json.dumps(meta["level_range"]),
         "train_levels": json.dumps(meta["train_levels"]), "level_mode": meta["level_mode"],
         "layout": meta["layout"], "validation": json.dumps(_short_validation(meta.get("validation", {}))),
+        "levelres_version": meta.get("levelres_version", ""), "license": meta.get("license", ""),
     }
     del proto.metadata_props[:]
     for key, value in props.items():
@@ -185,9 +186,18 @@ def export_onnx(cfg: OnnxConfig) -> ExportResult:
                             f"use --opset {OPSET} (the default)")
         save_proto(proto, tmp)
         meta.update(opset=opset, dynamic_axes=["N", "H", "W"] if cfg.dynamic else [])
+        if not cfg.dynamic:
+            meta["static_size"] = list(cfg.static_size[1:])
         return []
 
-    return run_export(c, get_format("onnx"), build, validate_onnx, embed_metadata)
+    return run_export(c, get_format("onnx"), build, validate_onnx, embed_metadata, runner=onnx_runner)
+
+
+def onnx_runner(path: Path):
+    """The runner that computes the golden outputs: onnxruntime's CPU provider, as in validation."""
+    from runtimes.runners.onnxruntime import OnnxRunner
+
+    return OnnxRunner(path, provider="cpu")
 
 
 def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
@@ -198,7 +208,7 @@ def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
 
 def main(argv: list[str] | None = None) -> int:
     parser = CliParser(prog="python -m export.onnx", description=__doc__.splitlines()[0])
-    add_common_args(parser, PRECISIONS)
+    add_common_args(parser, PRECISIONS, calibration=False)  # no calibrated precision (int8: export.tensorrt)
     parser.add_argument("--opset", type=int, default=OPSET,
                         help=f"ONNX opset, {OPSET} up to the newest the installed onnx knows (default {OPSET})")
     args = parser.parse_args(argv)

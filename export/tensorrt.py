@@ -35,8 +35,20 @@ from runtimes.core.formats import get_format
 from runtimes.runners.trt_precision import PRECISIONS, PrecisionPlan, plan_for
 from runtimes.runners.trt_targets import JETPACK, TrtTarget, resolve_target, target_key
 
-DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 Shape = tuple[int, int, int, int]
+DEFAULT_SIZES = ((256, 256), (720, 1280), (1088, 1920))  # the profile's min, opt and max H x W
+
+
+def default_shapes(nhwc: bool = False) -> tuple[Shape, Shape, Shape]:
+    """The default profile in the artifact's layout: (1, 3, H, W), or (1, H, W, 3) with --nhwc."""
+    return tuple((1, h, w, 3) if nhwc else (1, 3, h, w) for h, w in DEFAULT_SIZES)
+
+
+def shapes_text(shapes) -> str:
+    return ":".join("x".join(str(d) for d in s) for s in shapes)
+
+
+DEFAULT_SHAPES = shapes_text(default_shapes(False))
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,7 @@ class TensorRTConfig:
 
     Attributes:
         common: the shared exporter options.
-        shapes: (min, opt, max) image shapes in the artifact's layout.
+        shapes: (min, opt, max) image shapes in the artifact's layout; None: `default_shapes` in that layout.
         target_version: TensorRT version of the target (8.5, 8.6, 10, 11 or a full version); None: the
             installed TensorRT, else the JetPack's, else 10.
         jetpack: JetPack release of the target (5, 6.0, 6.1, 6.2), an alternative to target_version.
@@ -54,7 +66,7 @@ class TensorRTConfig:
     """
 
     common: ExportConfig
-    shapes: tuple[Shape, Shape, Shape] = ((1, 3, 256, 256), (1, 3, 720, 1280), (1, 3, 1088, 1920))
+    shapes: tuple[Shape, Shape, Shape] | None = None
     target_version: str | None = None
     jetpack: str | None = None
     refit: bool = False
@@ -83,6 +95,17 @@ def parse_shapes(text: str, nhwc: bool = False) -> tuple[Shape, Shape, Shape]:
     if not all(a <= b <= c for a, b, c in zip(lo, opt, hi, strict=True)):
         raise UserError(f"--shapes must satisfy min <= opt <= max in every dimension, got {text}")
     return lo, opt, hi
+
+
+def check_layout(shapes, nhwc: bool) -> tuple[Shape, Shape, Shape]:
+    """The profile shapes when each has its 3 channels on the layout's axis; otherwise a one-line `UserError`."""
+    axis = 3 if nhwc else 1
+    for shape in shapes:
+        if len(shape) != 4 or shape[axis] != 3:
+            want = "1xHxWx3 (NHWC, as --nhwc asks)" if nhwc else "1x3xHxW (NCHW)"
+            raise UserError(f"TensorRT profile shape {'x'.join(map(str, shape))} is not {want}; give --shapes in the "
+                            "artifact's layout")
+    return tuple(tuple(s) for s in shapes)
 
 
 def installed_version() -> str | None:
@@ -120,6 +143,7 @@ def export_tensorrt(cfg: TensorRTConfig) -> ExportResult:
     """Write the ONNX for the target TensorRT and its build script; build the engine where that TensorRT and a GPU
     exist."""
     c = cfg.common
+    cfg = dataclasses.replace(cfg, shapes=check_layout(cfg.shapes, c.nhwc) if cfg.shapes else default_shapes(c.nhwc))
     if cfg.workspace_mib < 1:
         raise UserError(f"--workspace-mib must be a whole number of MiB >= 1, got {cfg.workspace_mib}")
     installed = installed_version()
@@ -130,8 +154,10 @@ def export_tensorrt(cfg: TensorRTConfig) -> ExportResult:
                     engine_build=can_build and c.calibration is not None)
     stem = _stem(c)
     fmt = dataclasses.replace(get_format("tensorrt"), suffix=".onnx")
+    from export.onnx import onnx_runner
+
     result = run_export(c, fmt, _builder(cfg, plan, target, installed, stem), _validator(c, plan),
-                        _embed_metadata, stem=stem)
+                        _embed_metadata, stem=stem, runner=onnx_runner)
     result.notes.append(_engine_note(result, cfg, plan, target, installed, can_build, stem))
     return result
 
@@ -235,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = CliParser(prog="python -m export.tensorrt", description=doc_summary(__doc__))
     add_common_args(parser, PRECISIONS, default_precision="fp16")
-    parser.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"MIN:OPT:MAX image shapes (default {DEFAULT_SHAPES})")
+    parser.add_argument("--shapes", default=None,
+                        help=f"MIN:OPT:MAX image shapes in the artifact's layout (default {DEFAULT_SHAPES}; with "
+                             f"--nhwc {shapes_text(default_shapes(True))})")
     parser.add_argument("--trt-version", "--target-version", dest="trt_version", default=None,
                         help="TensorRT version on the target: 8.5, 8.6, 10 or 11 (a full version such as 8.5.2 also "
                              "works; default: the installed TensorRT, else 10); picks the opset and precision path")
@@ -247,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="builder workspace limit in MiB (default 2048)")
     args = parser.parse_args(argv)
     common = common_config(args)
-    cfg = TensorRTConfig(common, shapes=parse_shapes(args.shapes, common.nhwc), target_version=args.trt_version,
+    shapes = parse_shapes(args.shapes, common.nhwc) if args.shapes else None
+    cfg = TensorRTConfig(common, shapes=shapes, target_version=args.trt_version,
                          jetpack=args.jetpack, refit=args.refit, workspace_mib=args.workspace_mib)
     result = export_tensorrt(cfg)
     print(summary_line(result))

@@ -1,9 +1,10 @@
 """Export to TFLite / LiteRT through litert-torch at fixed sizes (one named signature per size).
 
 Dynamic H/W does not convert (PixelShuffle), so the graph uses the exact transposed-conv
-replacement and each `--size` becomes a signature `s<H>x<W>`. Precisions: fp32, fp16 (fp16
-weights), int8-dynamic (int8 weights, dynamic-range activations), int8 (full integer, calibrated
-on --calibration images) and a16w8 (the same with int16 activations, for NPUs that run it);
+replacement and each `--size` becomes a signature `s<H>x<W>` whose inputs are named `image` and `level`
+and whose output is named `restored`, as in the ONNX graph (fixed-level graphs: `image` -> `restored`).
+Precisions: fp32, fp16 (fp16 weights), int8-dynamic (int8 weights, dynamic-range activations), int8
+(full integer, calibrated on --calibration images) and a16w8 (the same with int16 activations, for NPUs that run it);
 quantization by ai-edge-quantizer on the float model.
 
 Usage:
@@ -39,6 +40,8 @@ from runtimes.core.formats import get_format
 
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8", "a16w8")
 DEFAULT_SIZES = ((720, 1280),)
+INPUT_NAMES = ("image", "level")  # the signature's input names (fixed-level graphs: image only), as in ONNX
+OUTPUT_NAME = "restored"
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,11 @@ def convert_float(model, spec, sizes) -> bytes:
     from export.graph import build_graph, sample_inputs
 
     litert_torch = require("litert_torch", "tflite")
-    graph = build_graph(copy.deepcopy(model), spec)
+    graph = named_io(build_graph(copy.deepcopy(model), spec))
     converter = litert_torch.Converter()
-    for size in sizes:
-        converter.signature(signature_name(size), graph, sample_inputs(spec, 1, *size))
+    for size in sizes:  # keyword samples and a dict output name the signature's tensors image, level -> restored
+        sample = dict(zip(INPUT_NAMES, sample_inputs(spec, 1, *size), strict=False))
+        converter.signature(signature_name(size), graph, sample_kwargs=sample)
     with quiet(), torch.no_grad():
         try:
             return bytes(converter.convert().model_content())
@@ -95,16 +99,40 @@ def convert_float(model, spec, sizes) -> bytes:
             raise UserError(f"litert-torch could not convert the model: {str(exc).splitlines()[0][:300]}") from None
 
 
+def named_io(graph):
+    """The export graph as `forward(image, level=None) -> {"restored": ...}`, so that the converted signature's
+    inputs are named `image` and `level` (from the keyword samples) and its output `restored` (from the dict key),
+    as in the ONNX graph. Positional samples would give `args_0`, `args_1` -> `output_0`."""
+    import torch
+
+    class NamedIO(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, image, level=None):
+            return {OUTPUT_NAME: self.inner(image) if level is None else self.inner(image, level)}
+
+    return NamedIO(graph).eval()
+
+
 def signature_io(flatbuffer: bytes) -> dict:
-    """Signature name -> {"inputs": {"image", "level"}: tensor name, "outputs": {"restored": name}}."""
+    """Signature name -> {"inputs": {"image", "level"}: tensor name, "outputs": {"restored": name}}.
+
+    The names are the roles themselves; a signature that lacks them (the converter did not keep the keyword
+    names) is refused rather than written with positional names apps cannot guess.
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=flatbuffer)
     out = {}
     for name, sig in interp.get_signature_list().items():
-        inputs = sorted(sig["inputs"], key=_arg_index)
-        out[name] = {"inputs": dict(zip(("image", "level"), inputs, strict=False)),
-                     "outputs": {"restored": sig["outputs"][0]}}
+        inputs = [n for n in INPUT_NAMES if n in sig["inputs"]]
+        if len(inputs) != len(sig["inputs"]) or OUTPUT_NAME not in sig["outputs"]:
+            raise UserError(f"litert-torch named signature {name!r} {sig['inputs']} -> {sig['outputs']}, not "
+                            f"{list(INPUT_NAMES)} -> ['{OUTPUT_NAME}']; install a litert-torch that keeps keyword "
+                            "input names (pip install 'levelres[tflite]')")
+        out[name] = {"inputs": {n: n for n in inputs}, "outputs": {OUTPUT_NAME: OUTPUT_NAME}}
     return out
 
 
@@ -128,11 +156,6 @@ def runner_inputs(flatbuffer: bytes, sig_io: dict) -> dict:
     return out
 
 
-def _arg_index(name: str) -> int:
-    tail = name.rsplit("_", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
-
-
 def calibration_feeds(cfg: ExportConfig, model, sizes, sig_io: dict) -> dict:
     """Calibration feeds per signature (images from --calibration at the neutral and every training level)."""
     from export.calibration import calibration_samples, to_layout
@@ -151,18 +174,47 @@ def calibration_feeds(cfg: ExportConfig, model, sizes, sig_io: dict) -> dict:
 
 
 def embed_metadata(path: Path, meta: dict) -> None:
-    """Store the project's metadata (JSON) in the flatbuffer's metadata table as 'levelres'."""
-    from ai_edge_litert import schema_py_generated as schema
+    """Store the project's metadata (JSON) in the flatbuffer's metadata table as 'levelres', and the standard TFLite
+    model metadata (export.tflite_metadata) as 'TFLITE_METADATA'."""
     from ai_edge_litert.tools import flatbuffer_utils as fbu
 
+    from export.tflite_metadata import NAME, model_metadata_buffer
+
     model = fbu.read_model_from_bytearray(bytearray(path.read_bytes()))
+    standard = model_metadata_buffer(meta, subgraph_roles(model, meta))
+    _set_metadata(model, "levelres", json.dumps(meta, default=str).encode())
+    _set_metadata(model, NAME, standard)
+    path.write_bytes(bytes(fbu.convert_object_to_bytearray(model)))
+
+
+def _set_metadata(model, name: str, data: bytes) -> None:
+    from ai_edge_litert import schema_py_generated as schema
+
     buf = schema.BufferT()
-    buf.data = np.frombuffer(json.dumps(meta, default=str).encode(), dtype=np.uint8)
+    buf.data = np.frombuffer(data, dtype=np.uint8)
     model.buffers.append(buf)
     entry = schema.MetadataT()
-    entry.name, entry.buffer = "levelres", len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if m.name != b"levelres" and m.name != "levelres"] + [entry]
-    path.write_bytes(bytes(fbu.convert_object_to_bytearray(model)))
+    entry.name, entry.buffer = name, len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if _text(m.name) != name] + [entry]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def subgraph_roles(model, meta: dict) -> list[dict]:
+    """Per subgraph, in subgraph order: its signature, size, and the roles of its inputs and outputs in order."""
+    out = {}
+    for sd in model.signatureDefs or []:
+        key = _text(sd.signatureKey)
+        roles = {**{v: k for k, v in meta["signatures"][key]["inputs"].items()},
+                 **{v: k for k, v in meta["signatures"][key]["outputs"].items()}}
+        by_index = {tm.tensorIndex: roles[_text(tm.name)] for tm in [*sd.inputs, *sd.outputs]}
+        sg = model.subgraphs[sd.subgraphIndex]
+        out[sd.subgraphIndex] = {"name": key, "size": tuple(meta["signatures"][key]["size"]),
+                                 "inputs": [by_index[i] for i in sg.inputs],
+                                 "outputs": [by_index[i] for i in sg.outputs]}
+    return [out[i] for i in sorted(out)]
 
 
 def validate_tflite(model, path: Path, meta: dict, threads: int = 2) -> dict:
@@ -220,7 +272,12 @@ def export_tflite(cfg: TFLiteConfig) -> ExportResult:
     def validate(model, tmp: Path, meta: dict) -> dict:
         return validate_tflite(model, tmp, meta, cfg.threads)
 
-    return run_export(c, get_format("tflite"), build, validate, embed_metadata)
+    def runner(tmp: Path):
+        from runtimes.runners.tflite import TFLiteRunner
+
+        return TFLiteRunner(tmp, threads=cfg.threads)
+
+    return run_export(c, get_format("tflite"), build, validate, embed_metadata, runner=runner)
 
 
 def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:

@@ -9,8 +9,8 @@ the warm-up phase and one for the timed runs, then
 Usage:
     cmd = benchmark_command("/data/local/tmp/levelres/benchmark_model", "/data/local/tmp/levelres/dn.tflite",
                             "xnnpack", threads=4, runs=50, warmup=5, signature="s720x1280",
-                            inputs=[("s720x1280_args_0", [1, 3, 720, 1280]), ("s720x1280_args_1", [1])],
-                            input_files={"s720x1280_args_1": "/data/local/tmp/levelres/level_25.raw"})
+                            inputs=[("s720x1280_image", [1, 3, 720, 1280]), ("s720x1280_level", [1])],
+                            input_files={"s720x1280_level": "/data/local/tmp/levelres/level_25.raw"})
     parsed = parse_benchmark_model(text)         # {"init_us", "inference_avg_us", "runs": {...}, ...}
 """
 

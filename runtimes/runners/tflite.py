@@ -1,7 +1,8 @@
 """LiteRT / TFLite runner: ai-edge-litert (default) or tflite-runtime (fallback), XNNPACK on or off.
 
 A `.tflite` artifact has one named signature per fixed image size; the metadata maps each
-signature to its size and to the tensor names of `image`, `level` and `restored`. The runner
+signature to its size and to the tensor names of `image`, `level` and `restored` (the names themselves since
+0.2.0; `args_0`, `args_1` and `output_0` in older artifacts, which still run through the same map). The runner
 picks the signature matching the image's H x W and runs a batch one image at a time.
 
 Usage:

@@ -148,3 +148,38 @@ def test_device_code_avoids_what_vermin_misses():
                     and len(n.args) == 2 and isinstance(n.args[1], ast.BinOp)):
                 bad.append(f"{path.relative_to(REPO)}:{n.lineno} {n.func.id}(..., X | Y)")
     assert not bad, bad
+
+
+def test_android_bundle_ships_the_camera_artifact(tiny_ckpt, tmp_path):
+    """docs/embedding.md tells Android apps to ship uint8 NHWC: the bundle exports that, with its golden vectors, and
+    its script runs it (LiteRT standing in for the phone) without torch."""
+    pytest.importorskip("litert_torch", reason="litert-torch not installed (pip install 'levelres[tflite]')")
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed (pip install 'levelres[tflite]')")
+    out = tmp_path / "bundle"
+    (manifest,) = make_bundle(BundleConfig(weights=str(tiny_ckpt), out_dir=out, target="android", validate=False,
+                                           tflite_sizes=((32, 32),)))
+    tflite = out / manifest["artifact"]
+    meta = json.loads(tflite.with_name(tflite.name + ".meta.json").read_text())
+    assert meta["layout"] == "NHWC" and meta["io"] == "uint8" and tflite.name.endswith("-nhwc-u8.tflite")
+    assert meta["signatures"]["s32x32"]["runner_inputs"][0]["shape"] == [1, 32, 32, 3]
+    assert f"models/{tflite.name}.golden/golden.json" in manifest["models"]
+    proc = subprocess.run([sys.executable, "-c", RUN_BLOCKED.replace("devices.jetson", "devices.android"),
+                           "--tflite", manifest["artifact"], "--local", "--delegates", "xnnpack", "--set", "samples",
+                           "--max-images", "1", "--levels", "25", "--runs", "1", "--warmup", "0",
+                           "--json", "results/bench.json"],
+                          cwd=out, capture_output=True, text=True, timeout=120, env={"PATH": ""})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads((out / "results/bench.json").read_text())
+    assert doc["results"][0]["runtime"] == "stand-in: ai-edge-litert"
+    check = subprocess.run([sys.executable, "-c", RUN_BLOCKED.replace("devices.jetson", "runtimes.golden"),
+                            manifest["artifact"]], cwd=out, capture_output=True, text=True, timeout=120,
+                           env={"PATH": ""})
+    assert check.returncode == 0 and check.stdout.startswith("golden passed: 2 cases"), check.stderr[-2000:]
+
+
+def test_bundles_ship_the_golden_checker():
+    from export.bundle import golden_command
+
+    assert all("runtimes.golden" in code_closure(t) for t in ("jetson", "android", "ios"))
+    assert golden_command("jetson", "dn-trt.onnx", "fp16") == (
+        "python3 -m runtimes.golden models/dn-trt.onnx --model results/dn-trt-fp16.engine")

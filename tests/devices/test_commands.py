@@ -70,19 +70,19 @@ def test_profile_shapes_cover_sizes_and_images():
 
 
 def test_benchmark_model_commands():
-    inputs = [("s32x32_args_0", [1, 3, 32, 32]), ("s32x32_args_1", [1])]
+    inputs = [("s32x32_image", [1, 3, 32, 32]), ("s32x32_level", [1])]
     cmd = benchmark_command("/t/benchmark_model", "/t/dn.tflite", "gpu", 4, 50, 5, signature="s32x32",
-                            op_profiling=True, inputs=inputs, input_files={"s32x32_args_1": "/t/level_25.raw"})
+                            op_profiling=True, inputs=inputs, input_files={"s32x32_level": "/t/level_25.raw"})
     # benchmark_model finds value-file names only in --input_layer, and maps that list to the inputs by position
     assert cmd == ["/t/benchmark_model", "--graph=/t/dn.tflite", "--num_threads=4", "--use_gpu=true",
                    "--num_runs=50", "--warmup_runs=5", "--signature_to_run_for=s32x32",
-                   "--input_layer=s32x32_args_0,s32x32_args_1", "--input_layer_shape=1,3,32,32:1",
-                   "--input_layer_value_files=s32x32_args_1:/t/level_25.raw",
+                   "--input_layer=s32x32_image,s32x32_level", "--input_layer_shape=1,3,32,32:1",
+                   "--input_layer_value_files=s32x32_level:/t/level_25.raw",
                    "--enable_op_profiling=true"]
     escaped = benchmark_command("b", "g", "cpu", 1, 1, 0, inputs=[("in:0", [1])], input_files={"in:0": "/t/a:b"})
     assert "--input_layer_value_files=in::0:/t/a::b" in escaped  # ':' escaped as benchmark_model expects
     with pytest.raises(UserError, match="value files for"):
-        benchmark_command("b", "g", "cpu", 1, 1, 0, inputs=inputs, input_files={"args_1": "/t/l.raw"})
+        benchmark_command("b", "g", "cpu", 1, 1, 0, inputs=inputs, input_files={"level": "/t/l.raw"})
     assert delegate_flags("cpu") == ["--use_xnnpack=false"] and delegate_flags("nnapi") == ["--use_nnapi=true"]
     with pytest.raises(UserError, match="unknown delegate"):
         delegate_flags("hexagon")
@@ -102,10 +102,10 @@ def test_jetson_dry_run(tmp_path, small_images, capsys):
 
 
 def _sig(h: int, w: int, order: bool = True) -> dict:
-    entry = {"size": [h, w], "inputs": {"image": "args_0", "level": "args_1"}, "outputs": {"restored": "o"}}
+    entry = {"size": [h, w], "inputs": {"image": "image", "level": "level"}, "outputs": {"restored": "restored"}}
     if order:
-        entry["runner_inputs"] = [{"role": "image", "tensor": f"s{h}x{w}_args_0", "shape": [1, 3, h, w]},
-                                  {"role": "level", "tensor": f"s{h}x{w}_args_1", "shape": [1]}]
+        entry["runner_inputs"] = [{"role": "image", "tensor": f"s{h}x{w}_image", "shape": [1, 3, h, w]},
+                                  {"role": "level", "tensor": f"s{h}x{w}_level", "shape": [1]}]
     return entry
 
 
@@ -120,8 +120,8 @@ def test_android_dry_run(tmp_path, capsys):
     assert len(runs) == 4  # 2 delegates x 2 signatures x 1 level
     assert all("--num_threads=4" in r for r in runs)
     big = [r for r in runs if "--signature_to_run_for=s64x64" in r]
-    assert len(big) == 2 and all("--input_layer=s64x64_args_0,s64x64_args_1 --input_layer_shape=1,3,64,64:1 "
-                                 "--input_layer_value_files=s64x64_args_1:/data/local/tmp/levelres/level_25.raw"
+    assert len(big) == 2 and all("--input_layer=s64x64_image,s64x64_level --input_layer_shape=1,3,64,64:1 "
+                                 "--input_layer_value_files=s64x64_level:/data/local/tmp/levelres/level_25.raw"
                                  in r for r in big)
     assert sum("--use_gpu=true" in r for r in runs) == 2
 

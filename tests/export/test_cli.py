@@ -136,3 +136,34 @@ def test_all_reports_skipped_formats(tiny_ckpt, tmp_path, monkeypatch):
     assert rows[0].made == "skipped" and "pip install 'levelres[coreml]'" in rows[0].note
     table = export_all_mod.format_table(rows)
     assert table.splitlines()[0].split()[:3] == ["format", "made", "validated"]
+
+
+@pytest.mark.parametrize("module", ["export.onnx", "export.coreml"])
+def test_calibration_is_not_offered_without_a_calibrated_precision(module, tiny_ckpt, tmp_path, capsys, calib_dir):
+    """ONNX and Core ML have no int8: --calibration is not offered there (export.tensorrt and export.tflite keep it)."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    code, err = _run(mod, ["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--calibration", str(calib_dir)], capsys)
+    assert code == 2 and "unrecognized arguments: --calibration" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_all_makes_the_camera_artifacts(tiny_ckpt, tmp_path, capsys):
+    """`export.all --nhwc --io uint8`: bytes in and out, NHWC, for ONNX, TensorRT and TFLite; Core ML image I/O."""
+    import importlib.util
+
+    formats = ["onnx", "tensorrt"] + [f for f, mods in (("tflite", ("litert_torch", "ai_edge_litert")),
+                                                        ("coreml", ("coremltools",)))
+                                      if all(importlib.util.find_spec(m) for m in mods)]
+    assert export_all_mod.main(["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--formats", ",".join(formats),
+                                "--nhwc", "--io", "uint8", "--size", "32x32"]) == 0
+    metas = {json.loads(p.read_text())["artifact_format"]: json.loads(p.read_text())
+             for p in tmp_path.glob("*.meta.json")}
+    for fmt in ("onnx", "tensorrt-onnx", "tflite"):
+        if fmt in metas:
+            assert (metas[fmt]["layout"], metas[fmt]["io"]) == ("NHWC", "uint8"), fmt
+    assert "onnx" in metas and "tensorrt-onnx" in metas
+    if "coreml" in metas:
+        assert metas["coreml"]["image_io"] and metas["coreml"]["layout"] == "NCHW"
+    assert "failed" not in capsys.readouterr().out

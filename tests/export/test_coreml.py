@@ -67,3 +67,19 @@ def test_weights_mode_refused_below_ios17(affine_ckpt, tmp_path):
     with pytest.raises(UserError, match="iOS17"):
         export_coreml(cfg)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_descriptions_version_and_author(exported):
+    """Xcode shows a description for every input and output, the version and the author."""
+    import coremltools as ct
+
+    ml = ct.models.MLModel(str(exported["folded-fp16"].path), skip_model_load=True)
+    assert ml.version == exported["folded-fp16"].meta["levelres_version"] == "0.2.0"
+    assert ml.author == "the levelres authors" and ml.license == "MIT"
+    assert "float32 (1, 3, H, W) in [0, 1]" in ml.input_description["image"]
+    assert "sigma" in ml.input_description["level"] and "0-255" in ml.input_description["level"]
+    assert "not clamped" in ml.output_description["restored"]
+    image = ct.models.MLModel(str(exported["fixed-fp32-enumerated-image"].path), skip_model_load=True)
+    assert "CVPixelBuffer" in image.input_description["image"] and "RGB image" in image.output_description["restored"]
+    assert [i.name for i in image.get_spec().description.input] == ["image"]
+    assert image.get_spec().description.metadata.versionString == "0.2.0"

@@ -79,6 +79,7 @@ def test_metadata_and_validation(exported):
         props = {p.key: p.value for p in proto.metadata_props}
         assert props["task"] == "denoise" and json.loads(props["validation"])["status"] == "passed"
         assert json.loads(props["levelres"])["level_map"]["unit"] == "sigma"
+        assert props["levelres_version"] == meta["levelres_version"] == "0.2.0" and props["license"] == "MIT"
     assert exported["folded"].validation["levels"] == [0.0, 35.0, 75.0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 
@@ -39,7 +40,8 @@ def test_writes_onnx_and_script_without_tensorrt(tiny_ckpt, tmp_path, monkeypatc
     assert "Cast" not in _ops(result.path)  # TensorRT 10: fp32 ONNX, fp16 from the builder flag
     assert any("build it on the target" in n for n in result.notes)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "tiny-folded-fp16-trt.build_engine.sh", "tiny-folded-fp16-trt.onnx", "tiny-folded-fp16-trt.onnx.meta.json"]
+        "tiny-folded-fp16-trt.build_engine.sh", "tiny-folded-fp16-trt.onnx", "tiny-folded-fp16-trt.onnx.golden",
+        "tiny-folded-fp16-trt.onnx.meta.json"]
 
 
 def test_version_switch_with_fake_tensorrt_11(tiny_ckpt, tmp_path, monkeypatch):
@@ -182,3 +184,16 @@ def test_lowering_refuses_an_operator_without_a_rewrite():
                               opset_imports=[helper.make_opsetid("", 18)])
     with pytest.raises(UserError, match="Pad changed in opset 18 and has no rewrite"):
         lower_opset(proto, 17)
+
+
+def test_nhwc_uint8_cli_uses_default_shapes_in_its_layout(tiny_ckpt, tmp_path, monkeypatch, capsys):
+    """`--nhwc --io uint8` without --shapes: the default profile in NHWC, in the metadata and the trtexec line."""
+    monkeypatch.setattr(trt_export, "installed_version", lambda: None)
+    assert trt_export.main(["--weights", str(tiny_ckpt), "-o", str(tmp_path), "--nhwc", "--io", "uint8",
+                            "--no-validate"]) == 0
+    meta = json.loads((tmp_path / "tiny-folded-fp16-nhwc-u8-trt.onnx.meta.json").read_text())
+    assert meta["tensorrt"]["shapes"] == [[1, 256, 256, 3], [1, 720, 1280, 3], [1, 1088, 1920, 3]]
+    assert "--minShapes=image:1x256x256x3" in meta["tensorrt"]["trtexec"]
+    assert trt_export.default_shapes(False) == ((1, 3, 256, 256), (1, 3, 720, 1280), (1, 3, 1088, 1920))
+    with pytest.raises(UserError, match="not 1xHxWx3"):  # a library call with NCHW shapes for an NHWC artifact
+        export_tensorrt(TensorRTConfig(ExportConfig(str(tiny_ckpt), tmp_path / "b", nhwc=True), shapes=SHAPES))

@@ -211,6 +211,53 @@ def test_signatures_and_metadata(exported):
     assert on_disk["validation"]["max_abs_diff"] <= 1e-4
 
 
+@pytest.mark.parametrize("variant", ["folded", "fixed-nhwc", "int8"])
+def test_signature_names_are_the_documented_ones(exported, variant):
+    """An app calls the signature with image (and level) and reads restored, as in ONNX; no args_0 / output_0."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    result = exported[variant]
+    interp = Interpreter(model_path=str(result.path))
+    fixed = variant == "fixed-nhwc"
+    for name, sig in interp.get_signature_list().items():
+        assert sig == {"inputs": ["image"] if fixed else ["image", "level"], "outputs": ["restored"]}, name
+        h, w = result.meta["signatures"][name]["size"]
+        feed = {"image": np.zeros((1, h, w, 3) if fixed else (1, 3, h, w), np.float32)}
+        if not fixed:
+            feed["level"] = np.array([0.0], np.float32)
+        out = interp.get_signature_runner(name)(**feed)
+        assert set(out) == {"restored"} and out["restored"].shape == feed["image"].shape
+
+
+def test_runner_reads_artifacts_with_positional_names(exported, tmp_path):
+    """Artifacts exported before the names were set (args_0, args_1 -> output_0) still run: the runner follows the
+    sidecar's role -> tensor-name map."""
+    import shutil
+
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    new = exported["folded"].path
+    model = fbu.read_model_from_bytearray(bytearray(new.read_bytes()))
+    old_names = {b"image": "args_0", b"level": "args_1", b"restored": "output_0"}
+    for sd in model.signatureDefs:
+        for tm in [*sd.inputs, *sd.outputs]:
+            tm.name = old_names[tm.name if isinstance(tm.name, bytes) else tm.name.encode()]
+    old = tmp_path / new.name
+    old.write_bytes(bytes(fbu.convert_object_to_bytearray(model)))
+    meta = json.loads(new.with_name(new.name + ".meta.json").read_text())
+    for sig in meta["signatures"].values():
+        sig["inputs"], sig["outputs"] = {"image": "args_0", "level": "args_1"}, {"restored": "output_0"}
+    old.with_name(old.name + ".meta.json").write_text(json.dumps(meta))
+    x = rand_image((1, 3, 32, 32), seed=2)
+    level = {"level": np.array([35.0], np.float32)}
+    with TFLiteRunner(new) as a, TFLiteRunner(old) as b:
+        np.testing.assert_array_equal(b.run({"image": x, **level})["restored"],
+                                      a.run({"image": x, **level})["restored"])
+    shutil.copy(new.with_name(new.name + ".meta.json"), old.with_name(old.name + ".meta.json"))
+    with pytest.raises(UserError, match="do not belong together"):  # a new sidecar beside an old file: one line
+        TFLiteRunner(old).__enter__()
+
+
 def test_parse_sizes():
     assert parse_sizes("720x1280, 32x32") == ((720, 1280), (32, 32))
     for bad in ("720", "axb", "1x0", "720x1280x3"):
@@ -269,3 +316,48 @@ def test_a16w8_int16_activations_closer_than_int8(exported, tiny_ckpt, reference
         got = runner.run({"image": x, "level": np.array([75.0], np.float32)})["restored"]
     ref = reference(tiny_ckpt, x, 75.0)
     assert 10 * np.log10(1 / np.mean((got - ref) ** 2)) > 45
+
+
+def _standard_metadata(path) -> dict:
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    from export.tflite_metadata import NAME, read_model_metadata
+
+    model = fbu.read_model_from_bytearray(bytearray(path.read_bytes()))
+    (entry,) = [m for m in model.metadata if m.name in (NAME, NAME.encode())]
+    return read_model_metadata(bytes(model.buffers[entry.buffer].data))
+
+
+def test_standard_tflite_metadata(exported):
+    """TFLITE_METADATA (the tflite-support schema) describes the model and every subgraph's tensors, in order."""
+    meta = exported["folded"].meta
+    md = _standard_metadata(exported["folded"].path)
+    assert md["name"] == "levelres denoise (tiny.safetensors)" and md["license"] == "MIT"
+    assert md["version"] == meta["levelres_version"] == "0.2.0" and md["author"] == "the levelres authors"
+    assert md["min_parser_version"] == "1.0.0" and "denoise" in md["description"]
+    assert sorted(sg["name"] for sg in md["subgraphs"]) == ["s24x40", "s32x32"]
+    for sg in md["subgraphs"]:
+        image, level = sg["inputs"]
+        assert (image["name"], level["name"], [o["name"] for o in sg["outputs"]]) == ("image", "level", ["restored"])
+        assert image["content"] == "feature" and image["dimension_names"] == ["batch", "channels", "height", "width"]
+        assert image["normalization"] == {"mean": [0.0], "std": [255.0]}
+        assert image["stats"] == {"max": [1.0], "min": [0.0]}
+        assert level["stats"] == {"max": [255.0], "min": [0.0]} and "sigma" in level["description"]
+        assert "not clamped" in sg["outputs"][0]["description"] and "normalization" not in sg["outputs"][0]
+
+
+def test_standard_metadata_of_an_nhwc_fixed_graph(exported):
+    """NHWC images are RGB image tensors with their size (what Android's model binding maps to a TensorImage)."""
+    md = _standard_metadata(exported["fixed-nhwc"].path)
+    (sg,) = md["subgraphs"]
+    (image,) = sg["inputs"]
+    assert image["content"] == "image" and image["color_space"] == 1 and image["default_size"] == [32, 32]
+    assert image["dimension_names"] == ["batch", "height", "width", "channels"]
+    assert sg["outputs"][0]["content"] == "image"
+
+
+def test_metadata_reader_refuses_other_buffers():
+    from export.tflite_metadata import read_model_metadata
+
+    with pytest.raises(ValueError, match="not a TFLite metadata buffer"):
+        read_model_metadata(b"\x08\x00\x00\x00TFL3" + bytes(16))

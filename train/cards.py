@@ -1,0 +1,191 @@
+"""Model cards for the shipped weight sets: `train/pretrained/<name>.md`, rendered from `<name>.json`.
+
+Every number in a card comes from the weight set's own metadata (written by `train.ship`: the training
+configuration, the hardware and budget line, and the evaluations on the test sets); the words a number
+cannot carry (intended use, known limits) are in `NOTES` below, with the section of docs/results.md
+that measured them. A card is regenerated, never edited by hand.
+
+Usage:
+    python -m train.cards            # write every card
+    python -m train.cards --check    # exit 1 when a card is missing or out of date
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+UNITS = {"sigma": "σ of Gaussian noise on the 0–255 scale", "quality": "JPEG quality (1–100)",
+         "scale": "upscaling factor (the input is already bicubic-resized to the output size)"}
+TASKS = {"denoise": "colour image denoising (additive white Gaussian noise)",
+         "dejpeg": "JPEG artifact removal (colour)", "sr": "super-resolution of a bicubic-upscaled image"}
+DATA = {
+    "CBSD432": "CBSD432: the 432 BSDS500 train+val photographs that are not in CBSD68 (481×321 JPEG)",
+}
+DATA_TERMS = ("The images are the Berkeley Segmentation Dataset's (BSDS500), as redistributed by public research "
+              "repositories; none of them states a licence for the images, and the upstream set has its own "
+              "research-use terms. Check those terms before any commercial use of weights trained on them. The "
+              "model weights themselves are released under the project's MIT licence.")
+NOTES = {
+    "denoise-fast": {
+        "use": "CPU-bound pipelines that need the lowest latency (no full-resolution convs): phones' CPUs, "
+               "LiteRT/XNNPACK, onnxruntime. Level changes per frame at no cost in the folded graph.",
+        "limits": ["σ 75, its own top training level, restores worse than at σ 65's strength (docs/results.md, "
+                   "*The `fast` linear weight set fails at its own top training level*); `denoise-fast-cal` "
+                   "corrects the level map.",
+                   "Post-training int8 does not pass the exporter's parity check; fine-tune with `train.qat` "
+                   "first (README, *Benchmarks*)."],
+        "results": "Shipped fast denoiser (`denoise-fast`)",
+    },
+    "denoise-fast-cal": {
+        "use": "The same as `denoise-fast`, with a better level map; prefer it unless you need the seed's exact "
+               "σ/75 strength.",
+        "limits": ["The calibrated strengths were fitted on Set14 (14 images): other noise or image statistics "
+                   "may prefer other strengths."],
+        "results": "Calibrated level maps (`train.calibrate`, shipped as `denoise-fast-cal`)",
+    },
+    "denoise-fast-affine": {
+        "use": "`fast` quality in the affine form (W = s·A + B): best in a fixed-level graph "
+               "(`--level-mode fixed`), which costs the same as `denoise-fast`.",
+        "limits": ["A folded graph (level at run time) computes its level convs twice: 1.6× the time of "
+                   "`denoise-fast`."],
+        "results": "One weight set vs dedicated models, `fast` preset, CPU (denoising)",
+    },
+    "denoise-mobile": {
+        "use": "Phones and embedded GPUs/NPUs that can afford 77.8 GMAC per 1080p frame (tile it): better than "
+               "`denoise-fast` at every level.",
+        "limits": [],
+        "results": "Shipped mobile denoiser (`denoise-mobile`)",
+    },
+    "denoise-paper": {
+        "use": "The HyperRes-sized reference (788 GMAC per 1080p frame): quality comparisons and GPU servers, not "
+               "phones.",
+        "limits": ["Too heavy for real-time mobile use."],
+        "results": "Shipped paper-preset denoiser (`denoise-paper`, one H100)",
+    },
+    "dejpeg-fast": {
+        "use": "Removing JPEG blocking and ringing from photos whose quality is known or read from the file "
+               "(`runtimes.apps.autolevel.quality_from_tables`).",
+        "limits": ["Trained on OpenCV-encoded JPEGs with 4:2:0 chroma subsampling; other encoders and "
+                   "re-compressed files are untested.",
+                   "The gain over the compressed input is modest (table below)."],
+        "results": "Shipped fast de-JPEG model (`dejpeg-fast`)",
+    },
+    "sr-mobile": {
+        "use": "Sharpening an image that was upscaled ×2–×5 with bicubic interpolation (resize first, then "
+               "restore at the scale).",
+        "limits": ["The input must already be bicubic-resized to the output size; other resamplers are untested.",
+                   "An affine checkpoint: a folded graph computes its level convs twice; a fixed-scale graph "
+                   "(`--level-mode fixed --level 2`) costs the same as a linear one."],
+        "results": "Super-resolution: one weight set vs dedicated models, linear vs affine (`mobile`, shipped as "
+                   "`sr-mobile`)",
+    },
+}
+COMMON_LIMITS = [
+    "Trained on synthetic degradations of clean photographs (Gaussian noise, OpenCV JPEG, bicubic resampling), "
+    "not on real sensor noise, RAW data or other codecs; the input is gamma-encoded 8-bit sRGB.",
+    "Levels beyond the largest training level run at its strength (the graph clamps them; `--extrapolate` "
+    "removes the clamp and measures far worse).",
+]
+DENOISE_LIMITS = [
+    "At σ 5 the gain over the input is small (the table's first degraded row), far below dedicated denoisers: the "
+    "low-strength collapse of the seed's level scaling (docs/results.md, *The low-strength collapse*).",
+]
+
+
+def _level(x: float) -> str:
+    return f"{x:g}"
+
+
+def _table(ev: dict) -> list[str]:
+    unit = ev.get("metric", "RGB")
+    lines = [f"{ev['set']} ({ev['images']} images, PSNR on {unit}; SSIM; `python -m train.evaluate`):", "",
+             "| level | PSNR (dB) | input PSNR (dB) | gain (dB) | SSIM |", "|---:|---:|---:|---:|---:|"]
+    for row in ev["rows"]:
+        if row["input_psnr"] >= 100:  # the neutral level: the output is the input
+            lines.append(f"| {_level(row['level'])} | identical to the input | | | |")
+            continue
+        lines.append(f"| {_level(row['level'])} | {row['psnr']:.2f} | {row['input_psnr']:.2f} | "
+                     f"{row['psnr'] - row['input_psnr']:+.2f} | {row['ssim']:.4f} |")
+    return lines + [""]
+
+
+def _data(cfg: dict) -> str:
+    name = Path(cfg.get("data", "")).name
+    text = DATA.get(name, name)
+    if cfg.get("exclude"):
+        text += f", without {', '.join(cfg['exclude'])}"
+    return text
+
+
+def render(name: str, meta: dict) -> str:
+    """The card of one weight set, from its metadata."""
+    notes = NOTES.get(name, {"use": "", "limits": [], "results": ""})
+    lm, cfg, arch = meta["level_map"], meta.get("train_config", {}), meta["arch"]
+    lo, hi = lm["lo"], lm["hi"]
+    trained = ", ".join(_level(x) for x in meta["train_levels"])
+    out = [f"# Model card: `{name}`", "",
+           f"- **Task:** {TASKS[meta['task']]}.",
+           f"- **Level:** {UNITS.get(lm['unit'], lm['unit'])}; accepted {_level(lo)}–{_level(hi)}, trained at "
+           f"{trained}; `{lm['formula']}` inside every exported graph.",
+           f"- **Network:** `{meta.get('preset')}` preset, {arch['form']} level convs, {arch['channels']} channels, "
+           f"{arch['blocks']} residual blocks, stride {arch['scale']}; {meta['params']:,} parameters, "
+           f"{meta['gmac_1080p']:.1f} GMAC per 1920×1080 frame.",
+           f"- **Training data:** {_data(cfg)}; validation on {Path(cfg.get('val', '')).name}. {DATA_TERMS}",
+           f"- **Budget and hardware:** {meta['steps']:,} steps, batch {cfg.get('batch')} crops of "
+           f"{cfg.get('patch')}×{cfg.get('patch')} at every training level; {meta['hardware']}.",
+           "- **Licence:** MIT (the weights and the code); see LICENSE.", ""]
+    if notes["use"]:
+        out += ["## Intended use", "", notes["use"], ""]
+    out += ["## Measured", ""]
+    for ev in [meta["evaluation"], *(meta.get("evaluation_more") or [])]:
+        out += _table(ev)
+    if notes["results"]:
+        out += [f"How these were measured, and comparisons: docs/results.md, *{notes['results']}*.", ""]
+    limits = notes["limits"] + (DENOISE_LIMITS if meta["task"] == "denoise" else []) + COMMON_LIMITS
+    out += ["## Known limits", ""] + [f"- {x}" for x in limits] + [""]
+    return "\n".join(out)
+
+
+def shipped() -> list[str]:
+    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors"))
+
+
+def card_path(name: str) -> Path:
+    return PRETRAINED_DIR / f"{name}.md"
+
+
+def stale_cards() -> list[str]:
+    """Names whose card is missing or differs from its rendering."""
+    out = []
+    for name in shipped():
+        want = render(name, json.loads((PRETRAINED_DIR / f"{name}.json").read_text()))
+        path = card_path(name)
+        if not path.is_file() or path.read_text() != want:
+            out.append(name)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from runtimes.core.errors import CliParser, doc_summary
+
+    p = CliParser(prog="python -m train.cards", description=doc_summary(__doc__))
+    p.add_argument("--check", action="store_true", help="exit 1 when a card is missing or out of date")
+    args = p.parse_args(argv)
+    stale = stale_cards()
+    if args.check:
+        if stale:
+            print(f"out of date: {', '.join(stale)}; run python -m train.cards", file=sys.stderr)
+        return 1 if stale else 0
+    for name in stale:
+        card_path(name).write_text(render(name, json.loads((PRETRAINED_DIR / f"{name}.json").read_text())))
+        print(card_path(name))
+    return 0
+
+
+if __name__ == "__main__":
+    from runtimes.core.errors import run_cli
+
+    raise SystemExit(run_cli(main))
