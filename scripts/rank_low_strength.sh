@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rank the fixes for the low-strength collapse side by side at one equal, short budget (docs/results.md,
-# "The low-strength collapse"): the same `fast` topology, data, crops, optimiser and step count; only the level
-# form, the level convs per block, the output conv's factor, the strength map, the level sampling and the loss
-# weighting differ. Each run is then scored on Set14 (the selection set) and CBSD68 at sigma 0 5 15 25 50 75
+# "The low-strength collapse"): the same `fast` topology (the u-runs: the multi-scale presets), data, crops,
+# optimiser and step count; only the level form, the level convs per block, the output conv's factor, the
+# strength map, the level sampling and the loss weighting differ. Each run is then scored on Set14 (the selection set) and CBSD68 at sigma 0 5 15 25 50 75
 # (eval-<SET>.json in each run folder). OMP_NUM_THREADS=1 runs two scripts side by side on two cores.
 #
 # Usage: [RUNS="r1-linear-points ..."] [STEPS=2000] scripts/rank_low_strength.sh DATA_ROOT OUT_DIR
