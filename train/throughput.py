@@ -12,6 +12,7 @@ reference loop's 66 steps/s. This is a benchmark, not a test; on a CPU it only s
 Usage:
     python -m train.throughput --preset paper --steps 200 --warmup 30 [--batch 16] [--patch 96]
     python -m train.throughput --compile-modes default reduce-overhead   # the trainer in each mode
+    python -m train.throughput --preset fast --cpu-variants --steps 20 --warmup 5   # which speed-ups pay on a CPU
 """
 
 from __future__ import annotations
@@ -121,23 +122,63 @@ def measure_throughput(cfg: ThroughputConfig) -> dict:
             "torch": torch.__version__}
 
 
-def _reference_rate(trainer: Trainer, batch, cfg: ThroughputConfig) -> float:
-    """The plain loop: fp32, NCHW, eager, the trainer's loss, Adam."""
+def _reference_rate(trainer: Trainer, batch, cfg: ThroughputConfig, channels_last: bool = False, bf16: bool = False,
+                    compiled: bool = False) -> float:
+    """The plain loop: fp32, NCHW, eager, the trainer's loss, Adam; or with one of the CPU variants switched on."""
     device = trainer.device
     model = build_model(trainer.model.cfg, trainer.level_map).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if compiled else model
     opt = torch.optim.Adam(model.parameters(), lr=trainer.cfg.lr)
     clean, deg, levels = (t.to(device) for t in batch)
     target = clean.repeat(len(trainer.levels), 1, 1, 1)
+    if channels_last:
+        target, deg = (t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in (target, deg))
 
     def step():
         x = add_noise_torch(target, levels, 0, 0, 0) if trainer.cfg.task == "denoise" else deg  # as the trainer
-        out = model(x, levels)
-        loss = trainer.loss(out, target, levels)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = forward(x, levels)
+        loss = trainer.loss(out.float(), target, levels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     return _timed(step, cfg.steps, cfg.warmup, device)
+
+
+CPU_VARIANTS = {"fp32": {}, "channels_last": {"channels_last": True}, "bf16 autocast": {"bf16": True},
+                "torch.compile": {"compiled": True}}
+
+
+def measure_cpu_variants(cfg: ThroughputConfig) -> dict:
+    """Steps/s of the plain loop and of each speed-up alone (`CPU_VARIANTS`), side by side in one run: which of
+    the GPU trainer's speed-ups pay on a CPU."""
+    if cfg.preset not in PRESETS:
+        raise UserError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        _synthetic_photos(Path(tmp), cfg.patch + 8)
+        tcfg = TrainConfig(task=cfg.task, data=tmp, out=str(Path(tmp) / "run"), preset=cfg.preset, steps=10**9,
+                           batch=cfg.batch, patch=cfg.patch, workers=0, device="cpu", progress=False)
+        trainer = Trainer(tcfg)
+        batch = tuple(torch.as_tensor(x) for x in trainer.batches[0])
+        rates = {name: _reference_rate(trainer, batch, cfg, **flags) for name, flags in CPU_VARIANTS.items()}
+    return {"preset": cfg.preset, "device": "cpu", "threads": torch.get_num_threads(),
+            "batch": f"{len(trainer.levels)} levels x {cfg.batch} crops of {cfg.patch}x{cfg.patch}",
+            "steps": cfg.steps, "warmup": cfg.warmup, "torch": torch.__version__,
+            "variants": {n: {"steps_per_s": r, "ratio": r / rates["fp32"]} for n, r in rates.items()}}
+
+
+def _report_cpu_variants(rec: dict, json_path: Path | None) -> int:
+    print(f"{rec['preset']} on the CPU, {rec['threads']} threads ({rec['batch']}):")
+    for name, r in rec["variants"].items():
+        print(f"  {name:14s} {r['steps_per_s']:6.2f} steps/s  {r['ratio']:.2f}x")
+    if json_path:
+        from runtimes.core.images import atomic_write_bytes, json_bytes
+
+        atomic_write_bytes(json_path, json_bytes(rec))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile-modes", nargs="+", default=[None], choices=COMPILE_MODES,
                    help="torch.compile modes to time the trainer's step in, one trainer each (default: the "
                         "trainer's, reduce-overhead on CUDA; a CPU trains eagerly)")
+    p.add_argument("--cpu-variants", action="store_true",
+                   help="on the CPU: the plain loop against channels_last, bf16 autocast and torch.compile, each alone")
     p.add_argument("--json", type=Path, default=None, help="also write the record here")
     a = p.parse_args(argv)
     for name in ("steps", "batch", "patch"):
@@ -165,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         from runtimes.core.images import check_output_file
 
         check_output_file(a.json, "--json")
+    if a.cpu_variants:
+        return _report_cpu_variants(measure_cpu_variants(ThroughputConfig(a.preset, a.task, a.steps, a.warmup, a.batch,
+                                                                          a.patch, "cpu")), a.json)
     rec = measure_throughput(ThroughputConfig(a.preset, a.task, a.steps, a.warmup, a.batch, a.patch, a.device,
                                             tuple(a.compile_modes)))
     print(f"{rec['preset']} on {rec['device']} ({rec['batch']}): reference {rec['reference_steps_per_s']:.1f} "

@@ -35,3 +35,19 @@ def test_compile_mode_defaults_and_checks(tmp_path, tiny_image_dir):
     assert Trainer(TrainConfig(out=str(tmp_path / "c"), **base)).compile_mode is None  # a CPU trains eagerly
     with pytest.raises(UserError, match="--compile-mode must be one of"):
         TrainConfig(out=str(tmp_path / "d"), compile_mode="fastest", **base).check()
+
+
+def test_cpu_variants_side_by_side(tmp_path, capsys, monkeypatch):
+    """Each CPU speed-up is timed alone against the plain loop (torch.compile left out here: it compiles for a
+    minute; the command runs it)."""
+    import train.throughput as tp
+
+    monkeypatch.setattr(tp, "CPU_VARIANTS", {k: v for k, v in tp.CPU_VARIANTS.items() if k != "torch.compile"})
+    assert main(["--preset", "tiny", "--cpu-variants", "--steps", "1", "--warmup", "0", "--batch", "1", "--patch",
+                 "16", "--json", str(tmp_path / "v.json")]) == 0
+    import json
+
+    rec = json.loads((tmp_path / "v.json").read_text())
+    assert list(rec["variants"]) == ["fp32", "channels_last", "bf16 autocast"] and rec["device"] == "cpu"
+    assert rec["variants"]["fp32"]["ratio"] == 1.0 and all(v["steps_per_s"] > 0 for v in rec["variants"].values())
+    assert "bf16 autocast" in capsys.readouterr().out
