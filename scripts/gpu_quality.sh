@@ -4,18 +4,18 @@
 # BUDGET minutes, evaluates on CBSD68, and copies what the next call needs (each run's checkpoints, training
 # state and evaluations, every file well under 16 MiB) to OUT_DIR.
 #
-# Usage: [PRESETS="fast mobile paper"] scripts/gpu_quality.sh DATA_ROOT RUNS_DIR OUT_DIR [BUDGET]
+# Usage: [PRESETS="unet-fast unet-mobile paper"] scripts/gpu_quality.sh DATA_ROOT RUNS_DIR OUT_DIR [BUDGET]
 #   DATA_ROOT holds train/CBSD432 and test/{CBSD68,Set14} (copy them beside the checkout: about 55 MB).
 #   RUNS_DIR is restored from the previous call's OUT_DIR first (same layout).
 set -u
 if [ $# -lt 3 ]; then
-  echo "usage: [PRESETS=\"fast mobile paper\"] scripts/gpu_quality.sh DATA_ROOT RUNS_DIR OUT_DIR [BUDGET]" >&2
+  echo "usage: [PRESETS=\"unet-fast unet-mobile paper\"] scripts/gpu_quality.sh DATA_ROOT RUNS_DIR OUT_DIR [BUDGET]" >&2
   exit 2
 fi
 DATA=$1; RUNS=$2; OUT=$3; BUDGET=${4:-8}
 here=$(dirname "$0")
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo "no GPU visible"
-PRESETS=${PRESETS:-"fast mobile paper"} "$here/train_quality.sh" "$DATA" "$RUNS" "$BUDGET"
+PRESETS=${PRESETS:-"unet-fast unet-mobile paper"} "$here/train_quality.sh" "$DATA" "$RUNS" "$BUDGET"
 rc=$?
 mkdir -p "$OUT"
 for run in "$RUNS"/dn-*; do
