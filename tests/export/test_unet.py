@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from train.levels import make_level_map  # noqa: E402
+
 from train.model import PRESETS, ModelConfig, build_model, count_macs, count_params, preset  # noqa: E402
 
 LEVELS = (0.0, 35.0, 75.0)
@@ -89,7 +90,7 @@ def test_onnx_folded_matches_reference(unet_ckpt, reference, tmp_path):
     pytest.importorskip("onnxruntime")
     from export.base import ExportConfig
     from export.onnx import OnnxConfig, export_onnx
-    from runtimes.onnxruntime import OnnxRunner
+    from runtimes.runners.onnxruntime import OnnxRunner
 
     result = export_onnx(OnnxConfig(ExportConfig(str(unet_ckpt), tmp_path)))
     assert result.meta["validation"]["status"] == "passed"
@@ -108,7 +109,7 @@ def test_tflite_and_coreml_convert(unet_ckpt, reference, tmp_path):
     from export.base import ExportConfig
     from export.coreml import CoreMLConfig, check_structure, export_coreml
     from export.tflite import TFLiteConfig, export_tflite
-    from runtimes.tflite import TFLiteRunner
+    from runtimes.runners.tflite import TFLiteRunner
 
     result = export_tflite(TFLiteConfig(ExportConfig(str(unet_ckpt), tmp_path), sizes=((104, 112),)))
     assert result.meta["validation"]["status"] == "passed"
