@@ -36,7 +36,7 @@ NOTES = {
                    "*The `fast` linear weight set fails at its own top training level*); `denoise-fast-cal` "
                    "corrects the level map.",
                    "Post-training int8 does not pass the exporter's parity check; fine-tune with `train.qat` "
-                   "first (README, *Benchmarks*)."],
+                   "first (docs/results.md, *Benchmarks*)."],
         "results": "Shipped fast denoiser (`denoise-fast`)",
     },
     "denoise-fast-cal": {
