@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from train.levels import make_level_map  # noqa: E402
+from runtimes.core.levels import make_level_map  # noqa: E402
 
 from train.model import PRESETS, ModelConfig, build_model, count_macs, count_params, preset  # noqa: E402
 
