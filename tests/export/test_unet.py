@@ -68,7 +68,7 @@ def test_level_zero_exact_on_sizes_off_the_grid():
 
 
 def test_unet_settings_checked():
-    from runtimes.errors import UserError
+    from runtimes.core.errors import UserError
 
     with pytest.raises(UserError, match="depth 1-4"):
         ModelConfig(topology="unet", depth=0, tail_channels=0)
