@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -117,14 +118,22 @@ def resolve_level(text: str, meta: dict, photo: Photo) -> tuple[float, str]:
     lm, unit = info.level_map, info.level_map.unit
     if text.strip().lower() == "auto":
         value, how = auto_level(meta, photo)
-        return min(lm.hi, max(lm.lo, value)), how
+        return warn_past_training(info, min(lm.hi, max(lm.lo, value))), how
     try:
         value = strict_float(text.strip())
     except ValueError:
         raise UserError(f"--level must be a number ({unit}) or 'auto', got {text!r}") from None
     if not math.isfinite(value):
         raise UserError(f"--level must be a finite number ({unit}), got {text!r}")
-    return info.check_level(value, "--level"), f"{unit} {value:.12g}"
+    return warn_past_training(info, info.check_level(value, "--level")), f"{unit} {value:.12g}"
+
+
+def warn_past_training(info: ArtifactMeta, level: float) -> float:
+    """`level`, with a one-line warning when it lies past the model's largest training level."""
+    message = info.past_training(level)
+    if message:
+        warnings.warn(message, stacklevel=3)
+    return level
 
 
 def tile_bytes_per_pixel(meta: dict) -> float:
