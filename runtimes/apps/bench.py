@@ -31,12 +31,13 @@ from runtimes.apps.bench_eval import EvalConfig, ReferenceOutputs, artifact_leve
 from runtimes.apps.bench_report import SCHEMA, check_report_paths, flat_rows, markdown_table, write_reports
 from runtimes.core.cli import parse_size, positive_int, thread_count
 from runtimes.core.errors import CliParser, UserError, require, run_cli
+from runtimes.core.images import SAMPLES_DIR
 from runtimes.core.latency import LatencyConfig, machine_info
 from runtimes.core.levels import parse_level
 from runtimes.core.meta import checkpoint_meta, read_artifact_meta, resolve_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "samples"
+SAMPLES = SAMPLES_DIR
 CBSD68 = REPO.parent / "shared" / "datasets" / "test" / "CBSD68"
 
 
@@ -46,7 +47,7 @@ class BenchConfig:
 
     Attributes:
         artifacts: exported models (the main job, `export.job`, passes its own groups to `run_bench`).
-        image_dir: ground-truth images; None: samples/, else CBSD68.
+        image_dir: ground-truth images; None: the shipped samples (runtimes/samples), else CBSD68.
         eval: levels, sizes, latency settings and threads.
         json_path: the JSON report; the other reports go beside it.
         reference: torch weights for parity (checkpoint or shipped name); None: parity n/a.
@@ -68,14 +69,14 @@ class BenchConfig:
 
 
 def default_image_dir() -> Path:
-    """samples/ when it holds images, else the CBSD68 test set beside the project."""
+    """The shipped samples (runtimes/samples) when they hold images, else the CBSD68 test set beside the project."""
     from runtimes.core.images import IMAGE_SUFFIXES
 
     if SAMPLES.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in SAMPLES.iterdir()):
         return SAMPLES
     if CBSD68.is_dir():
         return CBSD68
-    raise UserError("no images to benchmark on: put images in samples/ or give --set IMAGE_DIR")
+    raise UserError(f"no images to benchmark on: put images in {SAMPLES} or give --set IMAGE_DIR")
 
 
 def _reference_usable(reference: str | None, tasks: set[str]) -> str | None:

@@ -34,7 +34,7 @@ from runtimes.apps.autolevel import estimate_sigma, quality_from_tables
 from runtimes.apps.photo import Photo, output_format, read_photo, write_photo
 from runtimes.apps.tiling import restore
 from runtimes.core.cli import MAX_THREADS
-from runtimes.core.errors import CliParser, UserError, run_cli, strict_float
+from runtimes.core.errors import CliParser, UserError, require, run_cli, strict_float
 from runtimes.core.formats import format_for_path
 from runtimes.core.meta import ArtifactMeta, checkpoint_meta, read_artifact_meta, shipped_names, shipped_weights_dir
 from runtimes.runners.factory import enter_runner, load_runner, reference_runner
@@ -185,7 +185,7 @@ def plan_max_pixels(meta: dict, height: int, width: int, max_memory_mb: float) -
 
 def upscale_photo(photo: Photo, scale: float, max_memory_mb: float) -> Photo:
     """The photo resized by `scale` with OpenCV bicubic (the SR model's input, as in training), alpha too."""
-    import cv2
+    cv2 = require("cv2", "opencv")
 
     h, w = photo.rgb.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))

@@ -1,4 +1,5 @@
-"""Deterministic degradations (numpy + OpenCV), shared by training, evaluation and the runtimes.
+"""Deterministic degradations (numpy; JPEG and SR with OpenCV, `levelres[opencv]`), shared by training,
+evaluation and the runtimes.
 
 The same (image, task, level, seed) always gives the same pixels, whichever tool asks.
 
@@ -12,7 +13,7 @@ import zlib
 
 import numpy as np
 
-from runtimes.core.errors import UserError
+from runtimes.core.errors import UserError, require
 
 TASKS = ("denoise", "dejpeg", "sr")
 
@@ -32,7 +33,7 @@ def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.n
 
 def jpeg(clean: np.ndarray, quality: float) -> np.ndarray:
     """Encode/decode with OpenCV at `quality` (colour 4:2:0; grey images as one channel)."""
-    import cv2
+    cv2 = require("cv2", "opencv")
 
     u8 = _as_uint8(clean)
     q = int(round(quality))
@@ -50,7 +51,7 @@ def jpeg(clean: np.ndarray, quality: float) -> np.ndarray:
 
 def bicubic_sr(clean: np.ndarray, scale: float) -> np.ndarray:
     """OpenCV bicubic down by `scale`, then bicubic up to the original size (uint8 between steps)."""
-    import cv2
+    cv2 = require("cv2", "opencv")
 
     u8 = _as_uint8(clean)
     if scale <= 1.0:
