@@ -16,6 +16,10 @@ import numpy as np
 from runtimes.core.errors import UserError, require
 
 TASKS = ("denoise", "dejpeg", "sr")
+# how the degraded input is stored: "float" keeps the datasets' unclipped float noise (the published benchmarks'
+# protocol); "clipped" is camera-realistic: noise added, clipped to 0-255 and rounded to 8 bits, as a sensor or an
+# 8-bit file would hold it (JPEG and SR inputs are 8-bit already, so both protocols give them the same pixels)
+PROTOCOLS = ("float", "clipped")
 
 
 def image_seed(name: str, base: int = 0) -> int:
@@ -62,7 +66,7 @@ def bicubic_sr(clean: np.ndarray, scale: float) -> np.ndarray:
     return up.astype(np.float32) / 255.0
 
 
-def degrade(clean: np.ndarray, task: str, level: float, seed: int = 0) -> np.ndarray:
+def degrade(clean: np.ndarray, task: str, level: float, seed: int = 0, protocol: str = "float") -> np.ndarray:
     """Degrade a clean image (H, W, 3; uint8 or float in [0, 1]) at `level` in the task's unit.
 
     Args:
@@ -70,16 +74,26 @@ def degrade(clean: np.ndarray, task: str, level: float, seed: int = 0) -> np.nda
         task: "denoise" (level = sigma on 0-255), "dejpeg" (JPEG quality 1-100) or "sr" (scale >= 1).
         level: the degradation level in the task's unit.
         seed: seeds the noise; JPEG and SR are deterministic without it.
+        protocol: "float" (noisy images are not clipped) or "clipped" (clipped to [0, 1] and rounded to 8 bits).
     Returns:
-        float32 (H, W, 3); noisy images are not clipped.
+        float32 (H, W, 3).
     """
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown degradation protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if task == "denoise":
-        return add_noise(clean, level, np.random.default_rng([seed, int(round(level * 1000))]))
-    if task == "dejpeg":
-        return jpeg(clean, level)
-    if task == "sr":
-        return bicubic_sr(clean, level)
-    raise UserError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        out = add_noise(clean, level, np.random.default_rng([seed, int(round(level * 1000))]))
+    elif task == "dejpeg":
+        out = jpeg(clean, level)
+    elif task == "sr":
+        out = bicubic_sr(clean, level)
+    else:
+        raise UserError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return to_8bit(out) if protocol == "clipped" else out
+
+
+def to_8bit(img: np.ndarray) -> np.ndarray:
+    """Float in [0, 1] as an 8-bit camera or file stores it: clipped to [0, 1], rounded to n/255, float32."""
+    return (np.round(np.clip(img, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
 def _as_float(img: np.ndarray) -> np.ndarray:
