@@ -19,6 +19,7 @@ import dataclasses
 import importlib
 import math
 import numbers
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,7 @@ def restore(image: np.ndarray, level: float, model: str | Path, *, threads: int 
         The restored image, same dtype as `image` (uint8 rounded; float clipped to [0, 1]); SR: upscaled.
     """
     from runtimes.apps.photo import Photo
-    from runtimes.apps.restore import make_runner, plan_max_pixels, resolve_model, upscale_photo, warn_past_training
+    from runtimes.apps.restore import make_runner, plan_max_pixels, resolve_model, upscale_photo
     from runtimes.apps.tiling import restore as restore_tiled
     from runtimes.core.meta import ArtifactMeta
     from runtimes.runners.factory import enter_runner
@@ -67,7 +68,9 @@ def restore(image: np.ndarray, level: float, model: str | Path, *, threads: int 
     rgb = _as_float_rgb(image)
     kind, path, meta = resolve_model(str(model))
     info = ArtifactMeta.from_dict(meta)
-    value = warn_past_training(info, info.check_level(_level_value(level, info.level_map.unit), "level"))
+    value = info.check_level(_level_value(level, info.level_map.unit), "level")
+    if info.past_training(value):
+        warnings.warn(info.past_training(value), stacklevel=2)
     if meta.get("task") == "sr" and not input_upscaled:
         rgb = upscale_photo(Photo(rgb, None, False, 8, None, None, ""), value, max_memory_mb).rgb
     h, w = rgb.shape[:2]

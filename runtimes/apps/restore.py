@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -118,22 +117,14 @@ def resolve_level(text: str, meta: dict, photo: Photo) -> tuple[float, str]:
     lm, unit = info.level_map, info.level_map.unit
     if text.strip().lower() == "auto":
         value, how = auto_level(meta, photo)
-        return warn_past_training(info, min(lm.hi, max(lm.lo, value))), how
+        return min(lm.hi, max(lm.lo, value)), how
     try:
         value = strict_float(text.strip())
     except ValueError:
         raise UserError(f"--level must be a number ({unit}) or 'auto', got {text!r}") from None
     if not math.isfinite(value):
         raise UserError(f"--level must be a finite number ({unit}), got {text!r}")
-    return warn_past_training(info, info.check_level(value, "--level")), f"{unit} {value:.12g}"
-
-
-def warn_past_training(info: ArtifactMeta, level: float) -> float:
-    """`level`, with a one-line warning when it lies past the model's largest training level."""
-    message = info.past_training(level)
-    if message:
-        warnings.warn(message, stacklevel=3)
-    return level
+    return info.check_level(value, "--level"), f"{unit} {value:.12g}"
 
 
 def tile_bytes_per_pixel(meta: dict) -> float:
@@ -230,7 +221,8 @@ def check_not_an_input(out: Path, image: Path, model: Path, overwrite: bool) -> 
 
 
 def restore_file(cfg: RestoreConfig) -> dict:
-    """Restore `cfg.image` into `cfg.out`; returns a summary (level, how it was chosen, tiles, runner)."""
+    """Restore `cfg.image` into `cfg.out`; returns a summary (level, how it was chosen, tiles, runner, and a warning
+    when the level is past the model's strongest training level, else None)."""
     if cfg.threads is not None and not 1 <= cfg.threads <= MAX_THREADS:
         raise UserError(f"--threads must be 1..{MAX_THREADS}, got {cfg.threads}")
     if not (math.isfinite(cfg.max_memory_mb) and 0 < cfg.max_memory_mb <= 2**24):
@@ -257,7 +249,8 @@ def restore_file(cfg: RestoreConfig) -> dict:
     if not np.isfinite(y).all():
         raise UserError(f"{path} produced non-finite pixels at level {level:g}; re-export or re-train the model")
     write_photo(cfg.out, photo, np.clip(y, 0.0, 1.0))
-    return {"level": level, "how": how, "runner": runner.name, "tiled": h * w > max_pixels, "size": (h, w)}
+    return {"level": level, "how": how, "runner": runner.name, "tiled": h * w > max_pixels, "size": (h, w),
+            "warning": ArtifactMeta.from_dict(meta).past_training(level)}
 
 
 def parse_args(argv: list[str] | None) -> RestoreConfig:
@@ -280,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     def body(args):
         cfg = parse_args(args)
         s = restore_file(cfg)
+        if s["warning"]:
+            print(f"warning: {s['warning']}", file=sys.stderr)
         tiled = " (tiled)" if s["tiled"] else ""
         print(f"{cfg.out}: {s['size'][1]}x{s['size'][0]} restored at {s['how']} with {s['runner']}{tiled}",
               file=sys.stderr)
