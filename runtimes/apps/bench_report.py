@@ -208,7 +208,7 @@ def plot_latency(records: list[dict]) -> bytes:
         err = np.clip(np.nan_to_num(np.subtract(p90, p50)), 0, None)
         bars = ax.bar(x, p50, width, yerr=[np.zeros(len(p50)), err], capsize=3, label=rec["name"],
                       edgecolor="white")
-        for bar, tiled in zip(bars, e2e, strict=True):
+        for bar, tiled in zip(bars, e2e):
             bar.set_hatch("//" if tiled else "")
         ax.bar_label(bars, labels=["" if np.isnan(v) else f"{v:.1f}" for v in p50], fontsize=7, padding=2)
     ax.set_xticks(np.arange(len(sizes)) + width * (len(records) - 1) / 2, [f"{h}x{w}" for h, w in sizes])
