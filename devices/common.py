@@ -55,7 +55,7 @@ class BenchOptions:
     """What every target measures and where it writes.
 
     Attributes:
-        image_dir: ground-truth images; None: the project's samples/ (or the bundle's).
+        image_dir: ground-truth images; None: the bundle's samples/ (or the project's, runtimes/samples).
         eval: levels, sizes, latency runs and threads.
         json_path: the JSON report; .csv and .md land beside it.
         max_images: use only the first N images.
@@ -148,7 +148,7 @@ def load_bench_images(opts: BenchOptions) -> tuple[Path, list]:
 
 
 def bundled_samples() -> Path | None:
-    """samples/ beside the devices package (inside a bundle or the project), when present."""
+    """samples/ beside the devices package (a device bundle's), when present; the project's are in runtimes/samples."""
     folder = Path(__file__).resolve().parents[1] / "samples"
     return folder if folder.is_dir() else None
 

@@ -43,7 +43,7 @@ class CpuBenchConfig:
         threads: threads for every runtime.
         out_dir: where the exported artifacts go.
         json_path: the JSON report.
-        calibration: images for the int8 model; None: samples/ (else CBSD68).
+        calibration: images for the int8 model; None: the shipped samples (else CBSD68).
         calib_images: how many of them calibrate (full-frame calibration costs about 20 s per image here).
         level: the level every path runs at (the model's unit).
     """
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="untimed runs per path (default 1)")
     p.add_argument("--threads", type=thread_count, default=2, help="threads for every runtime (default 2)")
     p.add_argument("--level", type=parse_level, default=25.0, help="level in the model's unit (default 25)")
-    p.add_argument("--calibration", type=Path, default=None, help="int8 calibration images (default samples/)")
+    p.add_argument("--calibration", type=Path, default=None, help="int8 calibration images (default: the samples)")
     p.add_argument("--calib-images", type=positive_int, default=4, help="int8 calibration images (default 4)")
     p.add_argument("--out-dir", type=Path, default=Path("out/bench_cpu"), help="exported artifacts")
     p.add_argument("--json", type=Path, default=Path("out/bench_cpu.json"), help="JSON report")

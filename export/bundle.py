@@ -38,7 +38,7 @@ NEVER_SHIPPED = ("train.reference",)
 TOOLS = ("runtimes.golden", "runtimes.apps.golden")
 # Python 3.8 or newer (JetPack 5's system Python); every module the bundled code imports is here, or is
 # named in tests/devices/test_bundle.py as one the device scripts never reach.
-_COMMON = ("numpy\npillow\nopencv-python-headless  # JPEG/SR degradations only\nscikit-image  # SSIM\n"
+_COMMON = ("numpy\npillow\nopencv-python-headless  # JPEG/SR degradations, 16-bit colour images\n"
            "tqdm  # progress bars\n# matplotlib  # only with --plots\n")
 REQUIREMENTS = {
     "jetson": _COMMON + "cuda-python  # engine buffers; TensorRT itself comes with JetPack (python3-libnvinfer)\n"
@@ -121,9 +121,9 @@ def copy_code(target: str, dest: Path) -> list[str]:
 
 
 def copy_samples(dest: Path) -> list[str]:
-    from runtimes.core.images import IMAGE_SUFFIXES
+    from runtimes.core.images import IMAGE_SUFFIXES, SAMPLES_DIR
 
-    src = REPO / "samples"
+    src = SAMPLES_DIR
     (dest / "samples").mkdir(parents=True, exist_ok=True)
     files = [p for p in sorted(src.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES or p.name == "README.md"]
     for p in files:

@@ -48,7 +48,9 @@ def export_shipped(weights: Path, formats: list[str], out_dir: Path) -> list[Pat
             print(f"reusing {path}", file=sys.stderr)
             artifacts.append(path)
             continue
-        cmd = [sys.executable, "-m", fmt.exporter, "--weights", str(weights), "-o", str(out_dir),
+        # absolute paths: the exporter runs in the project's folder (a checkout's root, or site-packages)
+        cmd = [sys.executable, "-m", fmt.exporter, "--weights", str(Path(weights).resolve()),
+               "-o", str(Path(out_dir).resolve()),
                "--name", weights.stem, *export_args(fmt)]
         print(f"exporting {weights.name} to {key}: {' '.join(cmd[1:])}", file=sys.stderr)
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)

@@ -2,7 +2,7 @@
 
 Levels: the neutral level (sigma 0 / quality 100 / scale 1), a training level and the maximum
 training level (fixed-mode artifacts: their baked level). The image: the first of the repo's
-samples/, else the first CBSD68 test image under ../shared/datasets, else a synthetic image; the
+runtimes/samples/, else the first CBSD68 test image under ../shared/datasets, else a synthetic image; the
 result records which. Tolerances per precision:
     fp32          max|diff| <= 1e-4
     fp16          PSNR vs reference >= 45 dB
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.core.images import IMAGE_SUFFIXES, read_image
+from runtimes.core.images import IMAGE_SUFFIXES, SAMPLES_DIR, read_image
 from runtimes.core.metrics import psnr
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE_DIRS = (REPO / "samples", REPO.parent / "shared" / "datasets" / "test" / "CBSD68")
+SAMPLE_DIRS = (SAMPLES_DIR, REPO.parent / "shared" / "datasets" / "test" / "CBSD68")
 TOLERANCES = {
     "fp32": {"max_abs_diff": 1e-4},
     "fp16": {"min_psnr_vs_reference": 45.0},

@@ -31,12 +31,13 @@ from runtimes.apps.bench_eval import EvalConfig, ReferenceOutputs, artifact_leve
 from runtimes.apps.bench_report import SCHEMA, check_report_paths, flat_rows, markdown_table, write_reports
 from runtimes.core.cli import parse_size, positive_int, thread_count
 from runtimes.core.errors import CliParser, UserError, require, run_cli
+from runtimes.core.images import SAMPLES_DIR
 from runtimes.core.latency import LatencyConfig, machine_info
 from runtimes.core.levels import parse_level
 from runtimes.core.meta import checkpoint_meta, read_artifact_meta, resolve_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "samples"
+SAMPLES = SAMPLES_DIR
 CBSD68 = REPO.parent / "shared" / "datasets" / "test" / "CBSD68"
 
 
@@ -46,7 +47,7 @@ class BenchConfig:
 
     Attributes:
         artifacts: exported models (the main job, `export.job`, passes its own groups to `run_bench`).
-        image_dir: ground-truth images; None: samples/, else CBSD68.
+        image_dir: ground-truth images; None: the shipped samples (runtimes/samples), else CBSD68.
         eval: levels, sizes, latency settings and threads.
         json_path: the JSON report; the other reports go beside it.
         reference: torch weights for parity (checkpoint or shipped name); None: parity n/a.
@@ -68,14 +69,14 @@ class BenchConfig:
 
 
 def default_image_dir() -> Path:
-    """samples/ when it holds images, else the CBSD68 test set beside the project."""
+    """The shipped samples (runtimes/samples) when they hold images, else the CBSD68 test set beside the project."""
     from runtimes.core.images import IMAGE_SUFFIXES
 
     if SAMPLES.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in SAMPLES.iterdir()):
         return SAMPLES
     if CBSD68.is_dir():
         return CBSD68
-    raise UserError("no images to benchmark on: put images in samples/ or give --set IMAGE_DIR")
+    raise UserError(f"no images to benchmark on: put images in {SAMPLES} or give --set IMAGE_DIR")
 
 
 def _reference_usable(reference: str | None, tasks: set[str]) -> str | None:
@@ -125,12 +126,13 @@ def run_bench(cfg: BenchConfig, groups: list[tuple[tuple[Path, ...], str | None]
         plan.append((artifacts, [artifact_levels(m, cfg.eval.levels) for m in metas], refs))
     work = 0
     for _, levels, refs in plan:
-        work += sum(len(lv) * (len(cfg.eval.sizes) + len(images)) for lv in levels)
-        work += len({x for lv in levels for x in lv}) * len(images) if refs.available else 0
+        n_acc = len(images) * len(cfg.eval.protocols)
+        work += sum(len(lv) * (len(cfg.eval.sizes) + n_acc) for lv in levels)
+        work += len({x for lv in levels for x in lv}) * n_acc if refs.available else 0
     records = []
     with _progress(work, cfg.progress) as bar:
         for artifacts, levels, refs in plan:
-            refs.compute(images, sorted({x for lv in levels for x in lv}), bar)
+            refs.compute(images, sorted({x for lv in levels for x in lv}), bar, cfg.eval.protocols)
             for path in artifacts:
                 bar.set_postfix_str(Path(path).name)
                 records.append(bench_artifact(path, images, refs, cfg.eval, bar))
@@ -140,7 +142,7 @@ def run_bench(cfg: BenchConfig, groups: list[tuple[tuple[Path, ...], str | None]
         "schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info(cfg.eval.threads),
         "config": {"images": _display(image_dir), "n_images": len(images), "levels": cfg.eval.levels,
                    "sizes": [list(s) for s in cfg.eval.sizes], "latency": asdict(cfg.eval.latency),
-                   "reference": reference, "seed": cfg.eval.seed},
+                   "reference": reference, "seed": cfg.eval.seed, "protocols": list(cfg.eval.protocols)},
         "results": records,
     }
     doc["paths"] = {k: str(v) for k, v in write_reports(doc, cfg.json_path, cfg.plots).items()}
@@ -176,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
     p.add_argument("--export-dir", type=Path, default=Path("out/artifacts"), help="default job's export folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--protocol", choices=("float", "clipped", "both"), default="float",
+                   help="degraded inputs for accuracy: float = the datasets' unclipped float noise (default); "
+                   "clipped = camera-realistic, noise added then clipped to 0-255 and rounded to 8 bits; both = "
+                   "one labelled set of rows each")
     p.add_argument("--bind-level", action="store_true",
                    help="onnxruntime: one session per level with the level as a constant (fixed-graph speed; "
                    "the runner is named onnxruntime-<provider>-bound); other runtimes ignore it")
@@ -188,7 +194,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     ev = EvalConfig(levels=tuple(args.levels) if args.levels else None,
                     sizes=tuple(args.sizes) if args.sizes else EvalConfig().sizes,
                     latency=LatencyConfig(warmup=args.warmup, runs=args.runs, min_time_s=args.min_time),
-                    threads=threads, bind_level=args.bind_level)
+                    threads=threads, bind_level=args.bind_level,
+                    protocols=("float", "clipped") if args.protocol == "both" else (args.protocol,))
     cfg = BenchConfig(artifacts=tuple(args.artifacts), image_dir=args.image_dir, eval=ev, json_path=args.json,
                       reference=args.reference, max_images=args.max_images, plots=not args.no_plots,
                       export_dir=args.export_dir, progress=not args.no_progress)

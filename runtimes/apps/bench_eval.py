@@ -41,6 +41,8 @@ class EvalConfig:
         seed: seeds the random latency inputs.
         bind_level: onnxruntime artifacts run with the level bound per session (`OnnxRunner(bind_level=True)`);
             runners without the option ignore it.
+        protocols: how degraded inputs are stored (`runtimes.core.degrade.PROTOCOLS`): "float" (the datasets'
+            unclipped noise) and/or "clipped" (camera-realistic 8-bit); one set of accuracy rows each.
     """
 
     levels: tuple[float, ...] | None = None
@@ -49,6 +51,7 @@ class EvalConfig:
     threads: int | None = None
     seed: int = 0
     bind_level: bool = False
+    protocols: tuple[str, ...] = ("float",)
 
 
 def artifact_levels(meta: dict, requested: tuple[float, ...] | None) -> list[float]:
@@ -82,55 +85,64 @@ def _to_hwc(out: np.ndarray) -> np.ndarray:
 
 
 class ReferenceOutputs:
-    """Torch reference outputs (uint8, as the metrics quantise) per (image, level), computed once."""
+    """Torch reference outputs (uint8, as the metrics quantise) per (image, level, protocol), computed once."""
 
     def __init__(self, weights: str | Path | None, threads: int | None = None):
         self.weights, self.threads = weights, threads
-        self.outputs: dict[tuple[str, float], np.ndarray] = {}
+        self.outputs: dict[tuple[str, float, str], np.ndarray] = {}
         self.task: str | None = None
 
     @property
     def available(self) -> bool:
         return self.weights is not None
 
-    def compute(self, images: list[tuple[str, np.ndarray]], levels: list[float], progress=None) -> None:
-        """Run the reference on every degraded image at every level not computed yet."""
+    def compute(self, images: list[tuple[str, np.ndarray]], levels: list[float], progress=None,
+                protocols: tuple[str, ...] = ("float",)) -> None:
+        """Run the reference on every degraded image at every level (and protocol) not computed yet."""
         if not self.available:
             return
         from runtimes.core.images import to_uint8
 
-        todo = [(n, c, lv) for lv in levels for n, c in images if (n, lv) not in self.outputs]
+        todo = [(n, c, lv, p) for p in protocols for lv in levels for n, c in images if (n, lv, p) not in self.outputs]
         if not todo:
             return
         with reference_runner(self.weights, threads=self.threads) as ref:
             self.task = ref.meta["task"]
-            for name, clean, lv in todo:
-                x = _to_nchw(degrade(clean, self.task, lv, seed=image_seed(name)))
-                self.outputs[(name, lv)] = to_uint8(_to_hwc(restore(ref, x, lv)))
+            for name, clean, lv, protocol in todo:
+                x = _to_nchw(degrade(clean, self.task, lv, seed=image_seed(name), protocol=protocol))
+                self.outputs[(name, lv, protocol)] = to_uint8(_to_hwc(restore(ref, x, lv)))
                 if progress is not None:
                     progress.update(1)
 
 
-def evaluate_accuracy(runner, images, levels, task: str, reference: ReferenceOutputs, progress=None) -> list[dict]:
-    """Mean PSNR/SSIM vs ground truth, of the degraded input, and parity with the reference, per level."""
+def evaluate_accuracy(runner, images, levels, task: str, reference: ReferenceOutputs, progress=None,
+                      protocols: tuple[str, ...] = ("float",)) -> list[dict]:
+    """Mean PSNR/SSIM vs ground truth, of the degraded input, and parity with the reference, per protocol and
+    level."""
+    return [row for protocol in protocols
+            for row in _accuracy(runner, images, levels, task, reference, progress, protocol)]
+
+
+def _accuracy(runner, images, levels, task: str, reference: ReferenceOutputs, progress, protocol: str) -> list[dict]:
     rows = []
     yo = y_only(task)
     for lv in levels:
         scores = {"psnr": [], "ssim": [], "input_psnr": [], "parity_psnr": []}
         tiled = False
         for name, clean in images:
-            degraded = degrade(clean, task, lv, seed=image_seed(name))
+            degraded = degrade(clean, task, lv, seed=image_seed(name), protocol=protocol)
             tiled |= plan_tiles(runner.meta, *clean.shape[:2]) is not None
             out = _to_hwc(restore(runner, _to_nchw(degraded), lv))
             scores["psnr"].append(psnr(out, clean, y_only=yo))
             scores["ssim"].append(ssim(out, clean, y_only=yo))
             scores["input_psnr"].append(psnr(degraded, clean, y_only=yo))
-            ref = reference.outputs.get((name, lv)) if reference.task == task else None
+            ref = reference.outputs.get((name, lv, protocol)) if reference.task == task else None
             if ref is not None:
                 scores["parity_psnr"].append(psnr(out, ref))
             if progress is not None:
                 progress.update(1)
-        row = {"level": lv, "n_images": len(images), "channels": "Y" if yo else "RGB", "tiled": tiled}
+        row = {"level": lv, "protocol": protocol, "n_images": len(images), "channels": "Y" if yo else "RGB",
+               "tiled": tiled}
         row.update({k: (float(np.mean(v)) if v else None) for k, v in scores.items()})
         rows.append(row)
     return rows
@@ -184,7 +196,7 @@ def bench_runner_record(runner, path: Path, meta: dict, images, reference: Refer
         _, init_ms = time_call(lambda: enter_runner(runner, path))
         try:
             latency = evaluate_latency(runner, cfg.sizes, levels, cfg, progress)
-            accuracy = evaluate_accuracy(runner, images, levels, meta["task"], reference, progress)
+            accuracy = evaluate_accuracy(runner, images, levels, meta["task"], reference, progress, cfg.protocols)
         finally:
             runner.__exit__(None, None, None)
     lm = meta["level_map"]

@@ -18,7 +18,7 @@ from runtimes.core.images import atomic_write_bytes, check_output_file, json_byt
 SCHEMA = "levelres-bench/1"
 COLUMNS = [  # (key in a flat row, markdown header, format)
     ("name", "model", "{}"), ("format", "format", "{}"), ("precision", "precision", "{}"),
-    ("runner", "runner", "{}"), ("level", "level", "{:g}"), ("size", "size", "{}"),
+    ("runner", "runner", "{}"), ("level", "level", "{:g}"), ("protocol", "input", "{}"), ("size", "size", "{}"),
     ("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("input_psnr", "input PSNR", "{:.2f}"),
     ("parity_psnr", "parity dB", "{:.2f}"), ("p50_ms", "p50 ms", "{:.1f}"), ("p90_ms", "p90 ms", "{:.1f}"),
     ("p99_ms", "p99 ms", "{:.1f}"), ("mean_ms", "mean ms", "{:.1f}"), ("throughput_mps", "MP/s", "{:.2f}"),
@@ -35,7 +35,8 @@ def flat_rows(records: list[dict]) -> list[dict]:
         for acc in rec["accuracy"]:
             lats = [lat for lat in rec["latency"] if lat["level"] == acc["level"]] or [None]
             for lat in lats:
-                row = {**base, "level": acc["level"], "channels": acc["channels"], "psnr": acc["psnr"],
+                row = {**base, "level": acc["level"], "protocol": acc.get("protocol", "float"),
+                       "channels": acc["channels"], "psnr": acc["psnr"],
                        "ssim": acc["ssim"], "input_psnr": acc["input_psnr"], "parity_psnr": acc["parity_psnr"]}
                 if lat is not None:
                     h, w = lat["size"]
@@ -73,6 +74,8 @@ def markdown_report(doc: dict) -> str:
         "protocol (RGB for denoise, Y for sr/dejpeg)",
         "- latency: warm-up excluded, time.perf_counter; 'compute' = the runner's run() on prepared inputs, "
         "'end-to-end' = tiling and blending included (fixed-size artifacts on other sizes)",
+        "- input: 'float' = the datasets' protocol (noise added in float, not clipped); 'clipped' = camera-realistic "
+        "(noise added, clipped to 0-255, rounded to 8 bits; the same pixels as float for JPEG and SR)",
         f"- peak memory: {'; '.join(methods) or 'n/a'}",
         f"- parity: PSNR vs the torch reference ({doc['config']['reference'] or 'not given: n/a'})", "",
         markdown_table(flat_rows(doc["results"])), "",
@@ -140,20 +143,33 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _by_protocol(rec: dict) -> dict[str, list[dict]]:
+    """A record's accuracy rows per input protocol, each sorted by level."""
+    out: dict[str, list[dict]] = {}
+    for acc in sorted(rec["accuracy"], key=lambda a: a["level"]):
+        out.setdefault(acc.get("protocol", "float"), []).append(acc)
+    return out
+
+
 def plot_psnr(records: list[dict]) -> bytes:
-    """PSNR vs level, one line per artifact (and the degraded input, dashed)."""
+    """PSNR vs level, one line per artifact and input protocol, and the degraded input (grey, dashed, x markers:
+    visible with a single level too)."""
     from runtimes.core.metrics import PSNR_CAP
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     shown = lambda v: float("nan") if v is None or v >= PSNR_CAP else v  # noqa: E731  (identical images)
+    protocols = {p for rec in records for p in _by_protocol(rec)}
+    tag = (lambda p: f" ({p} input)") if len(protocols) > 1 else (lambda p: "")
+    styles = {"float": "-", "clipped": ":"}
     for rec in records:
-        acc = sorted(rec["accuracy"], key=lambda a: a["level"])
-        ax.plot([a["level"] for a in acc], [shown(a["psnr"]) for a in acc], marker="o", label=rec["name"])
+        for protocol, acc in _by_protocol(rec).items():
+            ax.plot([a["level"] for a in acc], [shown(a["psnr"]) for a in acc], marker="o",
+                    ls=styles.get(protocol, "-"), label=rec["name"] + tag(protocol))
     if records:
-        acc = sorted(records[0]["accuracy"], key=lambda a: a["level"])
-        ax.plot([a["level"] for a in acc], [shown(a["input_psnr"]) for a in acc], ls="--", c="grey",
-                label="degraded input")
+        for protocol, acc in _by_protocol(records[0]).items():
+            ax.plot([a["level"] for a in acc], [shown(a["input_psnr"]) for a in acc], ls="--", marker="x",
+                    c="grey" if protocol == "float" else "black", label="degraded input" + tag(protocol))
         ax.set_xlabel(f"level ({records[0]['unit']})")
     ax.set_ylabel("PSNR (dB)")
     ax.set_title(f"Restoration PSNR vs level (exact {PSNR_CAP:g} dB points omitted)")
@@ -171,26 +187,37 @@ def _median_of(lats: list[dict], key: str, default: float = float("nan")) -> flo
 
 
 def plot_latency(records: list[dict]) -> bytes:
-    """Median latency (p50, bars; p90 as the error bar) per artifact and frame size, log scale."""
+    """Median latency (p50, bars; p90 as the error bar) per artifact and frame size, on a linear axis with each
+    bar's p50 written on it; hatched bars are tiled end-to-end timings (tiling and blending included), plain bars
+    the runner's compute alone."""
     import numpy as np
+    from matplotlib.patches import Patch
 
     plt = _pyplot()
     sizes = sorted({tuple(lat["size"]) for rec in records for lat in rec["latency"]}, key=lambda s: s[0] * s[1])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     width = 0.8 / max(1, len(records))
     for i, rec in enumerate(records):
-        p50, p90 = [], []
+        p50, p90, e2e = [], [], []
         for size in sizes:
             lats = [lat for lat in rec["latency"] if tuple(lat["size"]) == size]
             p50.append(_median_of(lats, "p50_ms"))
             p90.append(_median_of(lats, "p90_ms", default=p50[-1]))  # tools that report no p90: no error bar
+            e2e.append(any(lat.get("timed") == "end-to-end" for lat in lats))
         x = np.arange(len(sizes)) + i * width
         err = np.clip(np.nan_to_num(np.subtract(p90, p50)), 0, None)
-        ax.bar(x, p50, width, yerr=[np.zeros(len(p50)), err], capsize=3, label=rec["name"])
+        bars = ax.bar(x, p50, width, yerr=[np.zeros(len(p50)), err], capsize=3, label=rec["name"],
+                      edgecolor="white")
+        for bar, tiled in zip(bars, e2e):
+            bar.set_hatch("//" if tiled else "")
+        ax.bar_label(bars, labels=["" if np.isnan(v) else f"{v:.1f}" for v in p50], fontsize=7, padding=2)
     ax.set_xticks(np.arange(len(sizes)) + width * (len(records) - 1) / 2, [f"{h}x{w}" for h, w in sizes])
-    ax.set_yscale("log")
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("latency p50 (ms), bar to p90")
     ax.set_title("Latency per format and frame size")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Patch(facecolor="white", edgecolor="grey", label="compute only (runner.run)"),
+                Patch(facecolor="white", edgecolor="grey", hatch="//", label="end-to-end, tiled")]
+    ax.legend(handles=handles, fontsize=8)
     return _png(fig)

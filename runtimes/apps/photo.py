@@ -31,7 +31,7 @@ from runtimes.core.decoding import (
     quiet_decoders,
     read_exif,
 )
-from runtimes.core.errors import UserError
+from runtimes.core.errors import UserError, require
 from runtimes.core.images import atomic_write_bytes, finite_or_error, to_uint8
 
 METADATA_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP")
@@ -74,9 +74,21 @@ def orient(arr: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(fn(arr)) if fn else arr
 
 
+def _sixteen_bit(im, path: Path) -> bool:
+    """Whether a PNG or TIFF stores more than 8 bits per sample (Pillow reads such colour files as 8-bit RGB)."""
+    if im.format == "PNG":
+        with open(path, "rb") as fh:
+            head = fh.read(25)
+        return len(head) == 25 and head[12:16] == b"IHDR" and head[24] > 8
+    if im.format == "TIFF":
+        bits = getattr(im, "tag_v2", {}).get(258, 8)
+        return max(bits if isinstance(bits, tuple) else (bits,)) > 8
+    return False
+
+
 def _colour16(path: Path) -> np.ndarray | None:
-    """A 16-bit colour PNG/TIFF as RGB(A) uint16 via OpenCV, else None."""
-    import cv2
+    """A 16-bit colour PNG/TIFF as RGB(A) uint16 via OpenCV (`levelres[opencv]`), else None."""
+    cv2 = require("cv2", "opencv")
 
     with quiet_decoders():
         dec = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -94,7 +106,7 @@ def _pixels(im, path: Path) -> tuple[np.ndarray, np.ndarray | None, bool, int]:
     if mode == "F":
         grey = np.clip(finite_or_error(np.asarray(im, np.float32), str(path)), 0, 1)
         return np.repeat(grey[..., None], 3, 2), None, True, 16
-    if mode in ("RGB", "RGBA") and im.format in ("PNG", "TIFF"):
+    if mode in ("RGB", "RGBA") and _sixteen_bit(im, path):
         c16 = _colour16(path)
         if c16 is not None:
             alpha = c16[..., 3].copy() if c16.shape[2] == 4 else None
@@ -189,7 +201,7 @@ def _pillow_bytes(im, fmt: str, photo: Photo) -> bytes:
 
 
 def _opencv16_bytes(u16: np.ndarray, alpha: np.ndarray | None, fmt: str) -> bytes:
-    import cv2
+    cv2 = require("cv2", "opencv")
 
     if u16.ndim == 2:
         u16 = np.repeat(u16[..., None], 3, 2)

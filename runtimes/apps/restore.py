@@ -33,7 +33,7 @@ from runtimes.apps.autolevel import estimate_sigma, quality_from_tables
 from runtimes.apps.photo import Photo, output_format, read_photo, write_photo
 from runtimes.apps.tiling import restore
 from runtimes.core.cli import MAX_THREADS
-from runtimes.core.errors import CliParser, UserError, run_cli, strict_float
+from runtimes.core.errors import CliParser, UserError, require, run_cli, strict_float
 from runtimes.core.formats import format_for_path
 from runtimes.core.meta import ArtifactMeta, checkpoint_meta, read_artifact_meta, shipped_names, shipped_weights_dir
 from runtimes.runners.factory import enter_runner, load_runner, reference_runner
@@ -176,7 +176,7 @@ def plan_max_pixels(meta: dict, height: int, width: int, max_memory_mb: float) -
 
 def upscale_photo(photo: Photo, scale: float, max_memory_mb: float) -> Photo:
     """The photo resized by `scale` with OpenCV bicubic (the SR model's input, as in training), alpha too."""
-    import cv2
+    cv2 = require("cv2", "opencv")
 
     h, w = photo.rgb.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -221,7 +221,8 @@ def check_not_an_input(out: Path, image: Path, model: Path, overwrite: bool) -> 
 
 
 def restore_file(cfg: RestoreConfig) -> dict:
-    """Restore `cfg.image` into `cfg.out`; returns a summary (level, how it was chosen, tiles, runner)."""
+    """Restore `cfg.image` into `cfg.out`; returns a summary (level, how it was chosen, tiles, runner, and a warning
+    when the level is past the model's strongest training level, else None)."""
     if cfg.threads is not None and not 1 <= cfg.threads <= MAX_THREADS:
         raise UserError(f"--threads must be 1..{MAX_THREADS}, got {cfg.threads}")
     if not (math.isfinite(cfg.max_memory_mb) and 0 < cfg.max_memory_mb <= 2**24):
@@ -248,7 +249,8 @@ def restore_file(cfg: RestoreConfig) -> dict:
     if not np.isfinite(y).all():
         raise UserError(f"{path} produced non-finite pixels at level {level:g}; re-export or re-train the model")
     write_photo(cfg.out, photo, np.clip(y, 0.0, 1.0))
-    return {"level": level, "how": how, "runner": runner.name, "tiled": h * w > max_pixels, "size": (h, w)}
+    return {"level": level, "how": how, "runner": runner.name, "tiled": h * w > max_pixels, "size": (h, w),
+            "warning": ArtifactMeta.from_dict(meta).past_training(level)}
 
 
 def parse_args(argv: list[str] | None) -> RestoreConfig:
@@ -271,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     def body(args):
         cfg = parse_args(args)
         s = restore_file(cfg)
+        if s["warning"]:
+            print(f"warning: {s['warning']}", file=sys.stderr)
         tiled = " (tiled)" if s["tiled"] else ""
         print(f"{cfg.out}: {s['size'][1]}x{s['size'][0]} restored at {s['how']} with {s['runner']}{tiled}",
               file=sys.stderr)

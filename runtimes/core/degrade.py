@@ -1,4 +1,5 @@
-"""Deterministic degradations (numpy + OpenCV), shared by training, evaluation and the runtimes.
+"""Deterministic degradations (numpy; JPEG and SR with OpenCV, `levelres[opencv]`), shared by training,
+evaluation and the runtimes.
 
 The same (image, task, level, seed) always gives the same pixels, whichever tool asks.
 
@@ -12,9 +13,13 @@ import zlib
 
 import numpy as np
 
-from runtimes.core.errors import UserError
+from runtimes.core.errors import UserError, require
 
 TASKS = ("denoise", "dejpeg", "sr")
+# how the degraded input is stored: "float" keeps the datasets' unclipped float noise (the published benchmarks'
+# protocol); "clipped" is camera-realistic: noise added, clipped to 0-255 and rounded to 8 bits, as a sensor or an
+# 8-bit file would hold it (JPEG and SR inputs are 8-bit already, so both protocols give them the same pixels)
+PROTOCOLS = ("float", "clipped")
 
 
 def image_seed(name: str, base: int = 0) -> int:
@@ -32,7 +37,7 @@ def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.n
 
 def jpeg(clean: np.ndarray, quality: float) -> np.ndarray:
     """Encode/decode with OpenCV at `quality` (colour 4:2:0; grey images as one channel)."""
-    import cv2
+    cv2 = require("cv2", "opencv")
 
     u8 = _as_uint8(clean)
     q = int(round(quality))
@@ -50,7 +55,7 @@ def jpeg(clean: np.ndarray, quality: float) -> np.ndarray:
 
 def bicubic_sr(clean: np.ndarray, scale: float) -> np.ndarray:
     """OpenCV bicubic down by `scale`, then bicubic up to the original size (uint8 between steps)."""
-    import cv2
+    cv2 = require("cv2", "opencv")
 
     u8 = _as_uint8(clean)
     if scale <= 1.0:
@@ -61,7 +66,7 @@ def bicubic_sr(clean: np.ndarray, scale: float) -> np.ndarray:
     return up.astype(np.float32) / 255.0
 
 
-def degrade(clean: np.ndarray, task: str, level: float, seed: int = 0) -> np.ndarray:
+def degrade(clean: np.ndarray, task: str, level: float, seed: int = 0, protocol: str = "float") -> np.ndarray:
     """Degrade a clean image (H, W, 3; uint8 or float in [0, 1]) at `level` in the task's unit.
 
     Args:
@@ -69,16 +74,26 @@ def degrade(clean: np.ndarray, task: str, level: float, seed: int = 0) -> np.nda
         task: "denoise" (level = sigma on 0-255), "dejpeg" (JPEG quality 1-100) or "sr" (scale >= 1).
         level: the degradation level in the task's unit.
         seed: seeds the noise; JPEG and SR are deterministic without it.
+        protocol: "float" (noisy images are not clipped) or "clipped" (clipped to [0, 1] and rounded to 8 bits).
     Returns:
-        float32 (H, W, 3); noisy images are not clipped.
+        float32 (H, W, 3).
     """
+    if protocol not in PROTOCOLS:
+        raise UserError(f"unknown degradation protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if task == "denoise":
-        return add_noise(clean, level, np.random.default_rng([seed, int(round(level * 1000))]))
-    if task == "dejpeg":
-        return jpeg(clean, level)
-    if task == "sr":
-        return bicubic_sr(clean, level)
-    raise UserError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        out = add_noise(clean, level, np.random.default_rng([seed, int(round(level * 1000))]))
+    elif task == "dejpeg":
+        out = jpeg(clean, level)
+    elif task == "sr":
+        out = bicubic_sr(clean, level)
+    else:
+        raise UserError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return to_8bit(out) if protocol == "clipped" else out
+
+
+def to_8bit(img: np.ndarray) -> np.ndarray:
+    """Float in [0, 1] as an 8-bit camera or file stores it: clipped to [0, 1], rounded to n/255, float32."""
+    return (np.round(np.clip(img, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
 def _as_float(img: np.ndarray) -> np.ndarray:

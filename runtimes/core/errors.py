@@ -37,6 +37,7 @@ EXTRAS = {
     "tensorrt": "tensorrt",
     "cuda": "tensorrt",
     "matplotlib": "plots",
+    "cv2": "opencv",
 }
 
 

@@ -19,6 +19,8 @@ from runtimes.core.decoding import convert, exif_orientation, open_image, read_e
 from runtimes.core.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+# the sample photographs shipped in the package (package data), found the same way in a checkout and an install
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
 
 
 TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",

@@ -67,6 +67,26 @@ class ArtifactMeta:
             raise UserError(f"this artifact is fixed at {lm.unit} {self.fixed_level:g}; give that level")
         return float(value)
 
+    def past_training(self, value: float) -> str | None:
+        """A one-line warning when `value` lies past the largest training level (None within the trained range):
+        the graph clamps the strength there, so the model restores such a level as it does that one."""
+        lm = self.level_map
+        if not self.takes_level:
+            return None
+        if lm.max_strength is not None:
+            top = (lm.max_strength - lm.b) / lm.a
+            if lm.linear(value) <= lm.max_strength + 1e-9:
+                return None
+            return (f"level {number_text(value)} is past the strongest training level ({lm.unit} {top:g}): "
+                    f"the model saturates there and restores it as {lm.unit} {top:g}")
+        if not lm.train_levels:
+            return None
+        top = max(lm.train_levels, key=lm.linear)
+        if lm.linear(value) <= lm.linear(top) + 1e-9:
+            return None
+        return (f"level {number_text(value)} is past the strongest training level ({lm.unit} {top:g}): "
+                "the model extrapolates there, untested")
+
     def levels(self, requested: tuple[float, ...] | None = None) -> list[float]:
         """Levels to evaluate: the requested ones (checked), or neutral + training levels; a fixed-mode artifact
         runs at its baked level only."""

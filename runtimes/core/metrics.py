@@ -88,16 +88,49 @@ def psnr(a: np.ndarray, b: np.ndarray, y_only: bool = False) -> float:
 
 
 def ssim(a: np.ndarray, b: np.ndarray, y_only: bool = False) -> float:
-    """SSIM (scikit-image, Gaussian window as in Wang et al.) on the same quantised images as `psnr`."""
-    from skimage.metrics import structural_similarity
+    """SSIM (Gaussian window, sigma 1.5, 11 taps, as in Wang et al.) on the same quantised images as `psnr`.
 
+    Computed in numpy with scikit-image's conventions (`structural_similarity(..., gaussian_weights=True,
+    sigma=1.5, use_sample_covariance=False, data_range=255)`: mirrored borders, the border of half a window left
+    out of the mean, colour as the mean over channels); tests/runtimes/test_metrics.py checks the two agree.
+    """
     a, b = _prepare(a, b, y_only)
     side = min(a.shape[:2])
     if side < 3:
         return float("nan")  # SSIM is undefined below a 3x3 window
-    kw = dict(data_range=255.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
     if side < 11:  # the Gaussian window needs 11 px: fall back to the largest odd uniform window
-        kw = dict(data_range=255.0, win_size=side - (1 - side % 2), use_sample_covariance=False)
+        size = side - (1 - side % 2)
+        kernel = np.full(size, 1.0 / size)
+    else:
+        x = np.arange(-5, 6, dtype=np.float64)  # radius int(3.5 * 1.5 + 0.5) = 5
+        kernel = np.exp(-0.5 * x * x / 1.5**2)
+        kernel /= kernel.sum()
     if a.ndim == 3:
-        return float(structural_similarity(a, b, channel_axis=2, **kw))
-    return float(structural_similarity(a, b, **kw))
+        return float(np.mean([_ssim_plane(a[..., c], b[..., c], kernel) for c in range(a.shape[2])]))
+    return _ssim_plane(a, b, kernel)
+
+
+def _filter(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Separable correlation with mirrored borders (scipy.ndimage's "reflect": d c b a | a b c d | d c b a)."""
+    r = len(kernel) // 2
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (r, r)
+        padded = np.pad(img, pad, mode="symmetric")
+        n = img.shape[axis]
+        out = np.zeros_like(img)
+        for i, w in enumerate(kernel):
+            out += w * (padded[i:i + n] if axis == 0 else padded[:, i:i + n])
+        img = out
+    return img
+
+
+def _ssim_plane(a: np.ndarray, b: np.ndarray, kernel: np.ndarray) -> float:
+    c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
+    ux, uy = _filter(a, kernel), _filter(b, kernel)
+    vx = _filter(a * a, kernel) - ux * ux
+    vy = _filter(b * b, kernel) - uy * uy
+    vxy = _filter(a * b, kernel) - ux * uy
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    pad = (len(kernel) - 1) // 2
+    return float(s[pad:s.shape[0] - pad, pad:s.shape[1] - pad].mean(dtype=np.float64))

@@ -180,3 +180,26 @@ def test_host_runs_a_full_integer_tflite(tiny_ckpt, small_images, tmp_path):
         want = r.run({"image": x, "level": np.array([75.0], np.float32)})["restored"]
     mse = float(np.mean((host["75"] - want) ** 2))
     assert 10 * np.log10(1.0 / max(mse, 1e-12)) >= 40.0, mse
+
+
+HOST_LIMIT_MB = 300  # the base install is a runtime install (.ci/run checks the same bound)
+
+
+def test_host_is_the_small_base_install_with_the_command_and_samples(tmp_path):
+    """The host environment (the base install + tflite-runtime) stays under the size bound, has no OpenCV,
+    scikit-image or torch, and runs `levelres` and the benchmark's default image set from the installed package."""
+    probe = ("import importlib.util, json, sys; from runtimes.apps.bench import default_image_dir; "
+             "print(json.dumps({'missing': [m for m in ('cv2', 'skimage', 'scipy', 'torch') "
+             "if importlib.util.find_spec(m) is None], 'samples': str(default_image_dir()), 'prefix': sys.prefix}))")
+    proc = _host(["-c", probe], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    root = Path(info["prefix"])
+    size_mb = sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
+    print(f"{root}: {size_mb:.0f} MB")
+    assert size_mb <= HOST_LIMIT_MB, f"{root} is {size_mb:.0f} MB: a base dependency grew; move it into an extra"
+    assert info["missing"] == ["cv2", "skimage", "scipy", "torch"], info
+    assert Path(info["samples"]).parts[-3:] == ("site-packages", "runtimes", "samples"), info
+    script = Path(HOST).parent / "levelres"
+    proc = subprocess.run([str(script), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "restore" in proc.stdout, proc.stderr[-2000:]

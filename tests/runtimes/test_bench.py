@@ -214,3 +214,74 @@ def test_reports_are_strict_json():
     text = json_bytes({"rows": [{"psnr": 31.5, "ssim": float("nan"), "p": [float("inf"), 1]}], "n": 2}).decode()
     assert json.loads(text) == {"rows": [{"psnr": 31.5, "ssim": None, "p": [None, 1]}], "n": 2}
     assert "NaN" not in text and "Infinity" not in text
+
+
+def test_clipped_8bit_protocol_is_a_second_labelled_set_of_rows(tiny_onnx, tiny_ckpt, image_dir, tmp_path, capsys):
+    """--protocol both scores the datasets' float noise and the camera-realistic clipped 8-bit input side by side."""
+    out = tmp_path / "p.json"
+    assert run_cli(main, [str(tiny_onnx), "--set", str(image_dir), "--levels", "0", "50", "--json", str(out),
+                          "--threads", "1", "--reference", str(tiny_ckpt), "--protocol", "both", *FAST]) == 0
+    table = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert doc["config"]["protocols"] == ["float", "clipped"]
+    acc = {(a["protocol"], a["level"]): a for a in doc["results"][0]["accuracy"]}
+    assert set(acc) == {("float", 0.0), ("float", 50.0), ("clipped", 0.0), ("clipped", 50.0)}
+    # the metrics score the input on the 8-bit grid either way; the model sees different pixels
+    assert acc[("clipped", 50.0)]["input_psnr"] == pytest.approx(acc[("float", 50.0)]["input_psnr"])
+    assert abs(acc[("clipped", 50.0)]["psnr"] - acc[("float", 50.0)]["psnr"]) > 1e-4
+    assert acc[("clipped", 0.0)]["psnr"] == acc[("float", 0.0)]["psnr"]
+    assert acc[("clipped", 50.0)]["parity_psnr"] > 60  # the reference ran on the same clipped inputs
+    assert "| input |" in table.splitlines()[0] and "| clipped |" in table and "| float |" in table
+    assert "'clipped' = camera-realistic" in (tmp_path / "p.md").read_text()
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert sorted({r["protocol"] for r in rows}) == ["clipped", "float"]
+
+
+def test_clipped_degradation_is_the_float_one_clipped_and_rounded():
+    from runtimes.core.degrade import degrade
+    from runtimes.core.errors import UserError
+
+    clean = (np.random.default_rng(1).random((16, 20, 3)) * 255).astype(np.uint8)
+    fl = degrade(clean, "denoise", 50, seed=3)
+    cl = degrade(clean, "denoise", 50, seed=3, protocol="clipped")
+    assert fl.min() < 0 and fl.max() > 1
+    np.testing.assert_array_equal(cl, (np.round(np.clip(fl, 0, 1) * 255) / 255).astype(np.float32))
+    np.testing.assert_array_equal(np.round(cl * 255) / 255, cl)
+    with pytest.raises(UserError, match="unknown degradation protocol 'camera'"):
+        degrade(clean, "denoise", 5, protocol="camera")
+
+
+def _record(name, levels, latency):
+    acc = [{"level": lv, "protocol": "float", "psnr": 30.0 + lv / 10, "input_psnr": 20.0, "ssim": 0.9,
+            "parity_psnr": None, "channels": "RGB"} for lv in levels]
+    return {"name": name, "unit": "sigma", "accuracy": acc, "latency": latency}
+
+
+def test_latency_plot_is_linear_with_plain_numbers_and_labels_the_timing(monkeypatch):
+    """No log axis (its 2.4x10^1-style ticks), each bar's p50 as a plain number, tiled end-to-end bars hatched."""
+    pytest.importorskip("matplotlib")
+    from runtimes.apps import bench_report
+
+    figs = []
+    monkeypatch.setattr(bench_report, "_png", lambda fig: figs.append(fig) or b"")
+    lat = [{"size": [32, 32], "level": 25, "p50_ms": 24.0, "p90_ms": 26.0, "timed": "compute"},
+           {"size": [720, 1280], "level": 25, "p50_ms": 480.5, "p90_ms": 500.0, "timed": "end-to-end"}]
+    bench_report.plot_latency([_record("a.onnx", [25], lat)])
+    ax = figs[0].axes[0]
+    assert ax.get_yscale() == "linear"
+    texts = [t.get_text() for t in ax.texts]
+    assert "24.0" in texts and "480.5" in texts
+    assert [p.get_hatch() or "" for p in ax.patches] == ["", "//"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "compute only (runner.run)" in legend and "end-to-end, tiled" in legend
+
+
+def test_psnr_plot_marks_the_degraded_input_with_one_level(monkeypatch):
+    pytest.importorskip("matplotlib")
+    from runtimes.apps import bench_report
+
+    figs = []
+    monkeypatch.setattr(bench_report, "_png", lambda fig: figs.append(fig) or b"")
+    bench_report.plot_psnr([_record("a.onnx", [25], [])])
+    line = {ln.get_label(): ln for ln in figs[0].axes[0].lines}["degraded input"]
+    assert line.get_marker() not in (None, "None", "") and list(line.get_ydata()) == [20.0]

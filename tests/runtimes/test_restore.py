@@ -255,3 +255,48 @@ def test_sr_flags_are_checked(tmp_path, capsys, tiny_ckpt, random_ckpt):
     ckpt = random_ckpt(tmp_path / "sr.safetensors", task="sr")
     code, err = run(capsys, src, "-m", ckpt, "-l", 16, "-o", tmp_path / "o.png", "--max-memory", 0.05)
     assert code == 2 and "upscaling 16x16 by 16" in err and not (tmp_path / "o.png").exists()
+
+
+def test_a_level_past_the_strongest_training_level_warns_on_one_line(tmp_path, capsys, tiny_onnx):
+    """The model saturates past its largest training level (sigma 75 here): restore says so, once, on stderr."""
+    src = save(tmp_path / "in.png", rand_u8(20, 24))
+    code, err = run(capsys, src, "--model", tiny_onnx, "--level", 120, "-o", tmp_path / "o120.png")
+    assert code == 0, err
+    warnings_ = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings_ == ["warning: level 120 is past the strongest training level (sigma 75): the model saturates "
+                         "there and restores it as sigma 75"], err
+    code, err = run(capsys, src, "--model", tiny_onnx, "--level", 75, "-o", tmp_path / "o75.png")
+    assert code == 0 and "warning" not in err, err
+    np.testing.assert_array_equal(load(tmp_path / "o120.png")[1], load(tmp_path / "o75.png")[1])  # saturated
+
+
+def _sixteen_bit_file(path) -> bool:
+    from PIL import Image
+
+    from runtimes.apps.photo import _sixteen_bit
+
+    with Image.open(path) as im:
+        return _sixteen_bit(im, path)
+
+
+def test_8bit_images_need_no_opencv_and_16bit_colour_names_the_extra(tmp_path, capsys, tiny_onnx, monkeypatch):
+    """The base install (no OpenCV) restores 8-bit images; a 16-bit colour PNG asks for levelres[opencv]."""
+    import runtimes.apps.photo as photo
+    from runtimes.core.errors import MissingDependency
+
+    def no_opencv(module, extra):
+        raise MissingDependency(module, extra)
+
+    c16 = (np.random.default_rng(1).random((8, 6, 3)) * 65535).astype(np.uint16)
+    cv2 = pytest.importorskip("cv2")
+    cv2.imwrite(str(tmp_path / "c16.png"), c16)
+    cv2.imwrite(str(tmp_path / "c16.tif"), c16)
+    assert _sixteen_bit_file(tmp_path / "c16.tif") and _sixteen_bit_file(tmp_path / "c16.png")
+    monkeypatch.setattr(photo, "require", no_opencv)
+    for suffix, kw in ((".png", {}), (".tif", {}), (".jpg", {"quality": 95})):
+        src = save(tmp_path / f"in{suffix}", rand_u8(12, 16), **kw)
+        assert not _sixteen_bit_file(src)
+        code, err = run(capsys, src, "--model", tiny_onnx, "--level", 10, "-o", tmp_path / f"o{suffix}.png")
+        assert code == 0, err
+    code, err = run(capsys, tmp_path / "c16.png", "--model", tiny_onnx, "--level", 10, "-o", tmp_path / "o16.png")
+    assert code == 2 and err == "error: cv2 is not installed: pip install 'levelres[opencv]'", err
