@@ -40,7 +40,7 @@ from runtimes.apps.bench_report import (
     write_reports,
 )
 from runtimes.apps.tiling import fixed_sizes
-from runtimes.core.cli import parse_size, positive_int, thread_count
+from runtimes.core.cli import OnOffAction, SizesAction, positive_int, thread_count
 from runtimes.core.errors import UserError
 from runtimes.core.images import atomic_write_bytes, json_bytes
 from runtimes.core.latency import LatencyConfig, machine_info
@@ -79,14 +79,16 @@ def add_bench_args(p: argparse.ArgumentParser, json_default: str) -> None:
                    "(default: samples/)")
     p.add_argument("--levels", nargs="+", type=parse_level, default=None, help="levels in the model's unit "
                    "(default: neutral + training levels)")
-    p.add_argument("--sizes", nargs="+", type=parse_size, default=None, help="latency frame sizes HxW "
-                   "(default 256x256 720x1280)")
+    p.add_argument("--sizes", action=SizesAction, default=None, help="latency frame sizes HxW,HxW "
+                   "(default 256x256,720x1280)")
     p.add_argument("--runs", type=positive_int, default=20, help="timed runs per size and level (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs (default 3)")
-    p.add_argument("--threads", type=thread_count, default=None, help="runtime CPU threads")
+    p.add_argument("--threads", type=thread_count, default=None,
+                   help="runtime CPU threads (default: the runtime's own)")
     p.add_argument("--max-images", type=positive_int, default=None, help="use only the first N images")
     p.add_argument("--json", type=Path, default=Path(json_default), help=f"JSON report (default {json_default})")
-    p.add_argument("--plots", action="store_true", help="also write the PNG plots (needs matplotlib)")
+    p.add_argument("--plots", action=OnOffAction, default=False,
+                   help="also write the PNG plots (needs matplotlib; default: no plots)")
     p.add_argument("--dry-run", action="store_true", help="print the exact commands and stop")
     p.add_argument("--local", action="store_true", help="run the on-host part here with a stand-in runtime")
 

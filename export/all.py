@@ -6,12 +6,13 @@ not used there).
 
 Usage:
     python -m export.all --weights denoise-mobile -o out/
-    python -m export.all --weights W.safetensors --formats onnx,tflite --size 256x256
-    python -m export.all --weights denoise-mobile -o out/ --nhwc --io uint8 --size 512x512   # camera artifacts
+    python -m export.all --weights W.safetensors --formats onnx,tflite --sizes 256x256
+    python -m export.all --weights denoise-mobile -o out/ --nhwc --io uint8 --sizes 512x512  # camera artifacts
 """
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -96,25 +97,33 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from export.base import common_config
+def build_parser() -> argparse.ArgumentParser:
     from export.tflite import parse_sizes
+    from runtimes.core.cli import SizesAction
     from runtimes.core.levels import parse_level
 
     parser = CliParser(prog="python -m export.all", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
-    parser.add_argument("-o", "--out", default="out")
+    parser.add_argument("-o", "--out", default="out", help="output folder")
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated subset of {', '.join(FORMATS)}")
-    parser.add_argument("--level-mode", default="folded", choices=("folded", "weights", "fixed"))
-    parser.add_argument("--level", type=parse_level, default=None)
-    parser.add_argument("--size", default="720x1280", help="TFLite signature sizes HxW[,HxW]")
+    parser.add_argument("--level-mode", default="folded", choices=("folded", "weights", "fixed"),
+                        help="how the level enters the graph (see python -m export.onnx --help)")
+    parser.add_argument("--level", type=parse_level, default=None, help="level for --level-mode fixed (user's unit)")
+    parser.add_argument("--sizes", "--size", action=SizesAction, type=parse_sizes, default=((720, 1280),),
+                        help="TFLite signature sizes HxW,HxW")
     parser.add_argument("--nhwc", action="store_true", help="image input/output in (N, H, W, 3) layout")
     parser.add_argument("--io", default="float", choices=("float", "uint8"),
                         help="image type: float32 in [0, 1] (default) or uint8 0-255 (camera bytes; Core ML gets "
                              "--image-io)")
     parser.add_argument("--no-golden", action="store_true", help="do not write the golden vectors")
-    parser.add_argument("--allow-mismatch", action="store_true")
-    args = parser.parse_args(argv)
+    parser.add_argument("--allow-mismatch", action="store_true", help="keep an artifact that fails validation")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from export.base import common_config
+
+    args = build_parser().parse_args(argv)
     formats = tuple(dict.fromkeys(f.strip() for f in args.formats.split(",") if f.strip()))  # in order, once each
     if not formats:
         raise UserError(f"--formats is empty; give a comma-separated subset of {', '.join(FORMATS)} "
@@ -123,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise UserError(f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
     args.precision, args.name, args.no_validate, args.calibration = "fp32", None, False, None
-    cfg = AllConfig(common_config(args, out_dir=Path(args.out)), formats=formats, tflite_sizes=parse_sizes(args.size))
+    cfg = AllConfig(common_config(args, out_dir=Path(args.out)), formats=formats,
+                    tflite_sizes=tuple(dict.fromkeys(args.sizes)))
     check_inputs(cfg)
     rows = export_all(cfg)
     print(format_table(rows))

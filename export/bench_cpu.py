@@ -17,6 +17,7 @@ Exporting needs the train, onnx and tflite extras; this script runs where torch 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -201,7 +202,7 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m export.bench_cpu", description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", default=["mobile", "fast"],
                    help="checkpoints or shipped names, or preset names for random weights (default: mobile fast)")
@@ -214,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-images", type=positive_int, default=4, help="int8 calibration images (default 4)")
     p.add_argument("--out-dir", type=Path, default=Path("out/bench_cpu"), help="exported artifacts")
     p.add_argument("--json", type=Path, default=Path("out/bench_cpu.json"), help="JSON report")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.size[0] % 2 or args.size[1] % 2:
         raise UserError(f"--size must be even, got {args.size[0]}x{args.size[1]}")
     cfg = CpuBenchConfig(models=tuple(args.models), size=args.size, threads=args.threads, out_dir=args.out_dir,

@@ -12,6 +12,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import tempfile
 import time
@@ -157,19 +158,26 @@ def bench_modes(cfg: BenchConfig) -> str:
     return report(times, cfg)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from export.tflite import parse_sizes
+def build_parser() -> argparse.ArgumentParser:
     from runtimes.core.cli import positive_int, thread_count
 
     parser = CliParser(prog="python -m export.bench_modes", description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", required=True)
+    parser.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
     parser.add_argument("--size", default="720x1280", help="frame HxW (default 720x1280)")
     parser.add_argument("--repeats", type=positive_int, default=10, help="timed runs per variant (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per variant (default 2)")
     parser.add_argument("--threads", type=thread_count, default=2, help="threads for both runtimes (default 2)")
-    parser.add_argument("--runtimes", default=",".join(RUNTIMES), help="onnxruntime,litert")
-    parser.add_argument("-o", "--out", default=None, help="keep the exported artifacts here")
-    args = parser.parse_args(argv)
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES),
+                        help="comma-separated subset of " + ",".join(RUNTIMES))
+    parser.add_argument("-o", "--out", default=None,
+                        help="keep the exported artifacts here (default: a temporary folder)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from export.tflite import parse_sizes
+
+    args = build_parser().parse_args(argv)
     runtimes = tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
     if not runtimes or set(runtimes) - set(RUNTIMES):
         raise UserError(f"--runtimes must be a comma-separated subset of {', '.join(RUNTIMES)}")

@@ -12,6 +12,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import shutil
@@ -20,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtimes.core.cli import parse_size
+from runtimes.core.cli import SizesAction
 from runtimes.core.errors import CliParser, UserError, doc_summary, run_cli
 from runtimes.core.formats import FORMATS
 from runtimes.core.images import ensure_writable_dir
@@ -150,12 +151,12 @@ def export_artifact(target: str, cfg: BundleConfig, models: Path):
 def run_script(target: str, artifact: str, precision: str) -> str:
     """run.sh: the target's command with the bundle's artifact and samples (extra arguments pass through)."""
     cmd = {
-        "jetson": f'python3 -m devices.jetson --onnx "models/{artifact}" --precision {precision} --set samples '
+        "jetson": f'python3 -m devices.jetson --model "models/{artifact}" --precision {precision} --set samples '
                   '--json results/bench.json "$@"',
-        "android": f'python3 -m devices.android --tflite "models/{artifact}" '
+        "android": f'python3 -m devices.android --model "models/{artifact}" '
                    '--benchmark-binary "${BENCHMARK_MODEL:-./benchmark_model}" --delegates cpu xnnpack gpu nnapi '
                    '--threads 4 --set samples --json results/bench.json "$@"',
-        "ios": f'python3 -m devices.ios --mlpackage "models/{artifact}" --compute-units all cpu_only cpu_and_gpu '
+        "ios": f'python3 -m devices.ios --model "models/{artifact}" --compute-units all cpu_only cpu_and_gpu '
                'cpu_and_ne --set samples --json results/bench.json "$@"',
     }[target]
     where = {"jetson": "on the Jetson", "android": "on the workstation the phone is plugged into (adb)",
@@ -252,23 +253,27 @@ def _build_then_move(target: str, cfg: BundleConfig, dest: Path) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m devices.bundle", description=doc_summary(__doc__))
     p.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name")
     p.add_argument("-o", "--out", type=Path, default=Path("bundle"), help="bundle folder (default bundle/)")
     p.add_argument("--target", choices=TARGETS, default=None, help="one target (default: all, one subfolder each)")
     p.add_argument("--precision", default=None, help="artifact precision (default fp16 jetson/ios, fp32 android)")
-    p.add_argument("--tflite-sizes", nargs="+", type=parse_size, default=None,
-                   help="TFLite signature sizes HxW (default 256x256 720x1280)")
+    p.add_argument("--sizes", "--tflite-sizes", action=SizesAction, default=None,
+                   help="android: TFLite signature sizes HxW,HxW (default 256x256,720x1280)")
     p.add_argument("--calibration", type=Path, default=None,
                    help="folder of calibration images for --precision int8 (jetson, android) or a16w8 (android)")
     p.add_argument("--no-validate", action="store_true", help="skip validating the exports")
     p.add_argument("--trt-version", default=None, help="jetson: the board's TensorRT (8.5, 8.6, 10, 11; default 10)")
     p.add_argument("--jetpack", default=None, choices=tuple(JETPACK), help="jetson: the JetPack release instead")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     resolve_target(args.trt_version, args.jetpack)  # a bad target fails before any export
     cfg = BundleConfig(weights=args.weights, out_dir=args.out, target=args.target, precision=args.precision,
-                       tflite_sizes=tuple(args.tflite_sizes) if args.tflite_sizes else BundleConfig.tflite_sizes,
+                       tflite_sizes=tuple(args.sizes) if args.sizes else BundleConfig.tflite_sizes,
                        validate=not args.no_validate, calibration=args.calibration, trt_version=args.trt_version,
                        jetpack=args.jetpack)
     for m in make_bundle(cfg):

@@ -1,18 +1,19 @@
 """Export to Core ML (mlprogram .mlpackage) from torch.export, with the level as a model input.
 
 Folded and fixed modes need iOS16+, weights mode iOS17+ (computed conv weights and non-constant
-biases). Flexible H/W by default (RangeDim) or `--enumerated HxW,...`; `--image-io` makes the image
+biases). Flexible H/W by default (RangeDim) or `--sizes HxW,...` (enumerated); `--image-io` makes the image
 input and the restored output Core ML images (RGB, 0-255). Prediction runs only on macOS: on other
 systems the structure is checked (inputs, outputs, op types, constant conv weights in folded and
 fixed modes) and the numbers are recorded as not validated.
 
 Usage:
     python -m export.coreml --weights denoise-mobile --precision fp16 -o out/
-    python -m export.coreml --weights W.safetensors --enumerated 720x1280,1080x1920 --image-io
+    python -m export.coreml --weights W.safetensors --sizes 720x1280,1080x1920 --image-io
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import platform
@@ -35,6 +36,7 @@ from export.base import (
 )
 from export.tflite import parse_sizes
 from runtimes.apps.tiling import check_fixed_sizes
+from runtimes.core.cli import SizesAction
 from runtimes.core.errors import CliParser, UserError, require, run_cli
 from runtimes.core.formats import get_format
 
@@ -76,8 +78,8 @@ def check_enumerated(sizes: tuple[tuple[int, int], ...]) -> None:
     distinct = list(dict.fromkeys(tuple(s) for s in sizes))
     if sizes and len(distinct) < 2:
         h, w = distinct[0]
-        raise UserError(f"--enumerated needs at least two different sizes HxW,HxW, got only {h}x{w}; leave "
-                        f"--enumerated out for the flexible range ({RANGE[0]}..{RANGE[1]} pixels per side)")
+        raise UserError(f"--sizes (enumerated) needs at least two different sizes HxW,HxW, got only {h}x{w}; leave "
+                        f"--sizes/--enumerated out for the flexible range ({RANGE[0]}..{RANGE[1]} pixels per side)")
 
 
 class ImageIOGraph:
@@ -276,15 +278,20 @@ def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
     return export_coreml(CoreMLConfig(replace(common, nhwc=False, io="float"), **options))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(prog="python -m export.coreml", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS, default_precision="fp16", calibration=False)  # fp16 and fp32 only
     parser.add_argument("--target", choices=TARGETS, default=None, help="minimum deployment target")
-    parser.add_argument("--enumerated", default=None, help="fixed sizes HxW,HxW instead of a flexible range")
+    parser.add_argument("--sizes", "--enumerated", action=SizesAction, type=parse_sizes, default=None,
+                        help="fixed (enumerated) sizes HxW,HxW instead of a flexible range (default: the range)")
     parser.add_argument("--image-io", action="store_true", help="Core ML image input/output (RGB, 0-255)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     cfg = CoreMLConfig(common_config(args), target=args.target, image_io=args.image_io,
-                       enumerated=parse_sizes(args.enumerated) if args.enumerated else ())
+                       enumerated=args.sizes or ())
     result = export_coreml(cfg)
     print(summary_line(result))
     return 0

@@ -7,6 +7,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import logging
@@ -206,12 +207,16 @@ def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
     return export_onnx(OnnxConfig(common, **options))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(prog="python -m export.onnx", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS, calibration=False)  # no calibrated precision (int8: export.tensorrt)
     parser.add_argument("--opset", type=int, default=OPSET,
                         help=f"ONNX opset, {OPSET} up to the newest the installed onnx knows (default {OPSET})")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     result = export_onnx(OnnxConfig(common_config(args), opset=args.opset))
     print(summary_line(result))
     return 0

@@ -15,6 +15,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,7 +257,7 @@ def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
     return export_tensorrt(TensorRTConfig(common, **options))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from runtimes.core.cli import positive_int
 
     parser = CliParser(prog="python -m export.tensorrt", description=doc_summary(__doc__))
@@ -273,7 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refit", action="store_true", help="build a refittable engine")
     parser.add_argument("--workspace-mib", type=positive_int, default=2048,
                         help="builder workspace limit in MiB (default 2048)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+
+    args = build_parser().parse_args(argv)
     common = common_config(args)
     shapes = parse_shapes(args.shapes, common.nhwc) if args.shapes else None
     cfg = TensorRTConfig(common, shapes=shapes, target_version=args.trt_version,

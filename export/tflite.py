@@ -8,12 +8,13 @@ Precisions: fp32, fp16 (fp16 weights), int8-dynamic (int8 weights, dynamic-range
 quantization by ai-edge-quantizer on the float model.
 
 Usage:
-    python -m export.tflite --weights denoise-mobile --size 720x1280 -o out/
-    python -m export.tflite --weights W.safetensors --size 256x256,720x1280 --precision int8 --calibration imgs/
+    python -m export.tflite --weights denoise-mobile --sizes 720x1280 -o out/
+    python -m export.tflite --weights W.safetensors --sizes 256x256,720x1280 --precision int8 --calibration imgs/
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 from dataclasses import dataclass
@@ -286,21 +287,26 @@ def export_with(common: ExportConfig, sizes=None, **options) -> ExportResult:
     return export_tflite(TFLiteConfig(common, sizes=tuple(sizes) if sizes else DEFAULT_SIZES, **options))
 
 
-def main(argv: list[str] | None = None) -> int:
-    from runtimes.core.cli import thread_count
+def build_parser() -> argparse.ArgumentParser:
+    from runtimes.core.cli import SizesAction, thread_count
 
     parser = CliParser(prog="python -m export.tflite", description=__doc__.splitlines()[0])
     add_common_args(parser, PRECISIONS)
-    parser.add_argument("--size", action="append", default=None,
-                        help="HxW per signature (repeat or comma-separate; default 720x1280)")
+    parser.add_argument("--sizes", "--size", action=SizesAction, type=parse_sizes, repeatable=True, default=None,
+                        help="signature sizes HxW,HxW, one signature each (default 720x1280)")
     parser.add_argument("--threads", type=thread_count, default=2, help="interpreter threads for validation")
     parser.add_argument("--ranges", choices=RANGES, default=None,
                         help="int8 activation ranges: mse (least error at every calibration level; default) or "
                              "minmax (the full observed range); a16w8 always uses minmax")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+
+    args = build_parser().parse_args(argv)
     if args.ranges and args.precision != "int8":
         raise UserError(f"--ranges sets int8 activation ranges: it needs --precision int8, not {args.precision}")
-    sizes = tuple(s for text in args.size for s in parse_sizes(text)) if args.size else DEFAULT_SIZES
+    sizes = args.sizes or DEFAULT_SIZES
     result = export_tflite(TFLiteConfig(common_config(args), sizes=tuple(dict.fromkeys(sizes)), threads=args.threads,
                                           ranges=args.ranges or "mse"))
     print(summary_line(result))

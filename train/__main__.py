@@ -9,6 +9,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from runtimes.core.errors import CliParser, UserError, run_cli
@@ -16,7 +17,7 @@ from runtimes.core.levels import UNITS, parse_level
 from train import COMPILE_MODES
 
 
-def parse_args(argv: list[str] | None):
+def build_parser() -> argparse.ArgumentParser:
     from train.model import FORMS, PRESETS
 
     # a later option overrides an earlier one: the training scripts pass their defaults, then the caller's extras
@@ -26,8 +27,8 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--out", required=True, help="run folder (checkpoints, history)")
     p.add_argument("--preset", default="mobile", help=f"one of {', '.join(PRESETS)}")
     p.add_argument("--form", choices=[f for f in FORMS if f != "plain"], help="level form (default: the preset's)")
-    p.add_argument("--channels", type=int)
-    p.add_argument("--blocks", type=int)
+    p.add_argument("--channels", type=int, help="feature channels (default: the preset's)")
+    p.add_argument("--blocks", type=int, help="residual blocks (default: the preset's)")
     p.add_argument("--block-levels", type=int, choices=(1, 2),
                    help="level convs per residual block: 2 (both) or 1 (the second only; the block then scales "
                         "as the strength, not its square); default: the preset's")
@@ -40,9 +41,10 @@ def parse_args(argv: list[str] | None):
     b.add_argument("--steps", type=int, help="step budget")
     b.add_argument("--minutes", type=float, help="wall-clock budget (steps estimated after a warm-up)")
     p.add_argument("--batch", type=int, default=16, help="clean crops per step (each seen at every level)")
-    p.add_argument("--patch", type=int, default=96)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--schedule", choices=("cosine", "step"), default="cosine")
+    p.add_argument("--patch", type=int, default=96, help="training crop side in px")
+    p.add_argument("--lr", type=float, default=2e-4, help="peak learning rate")
+    p.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
+                   help="learning-rate schedule: cosine decay, or step (halving at 50/75/90%% of the steps)")
     p.add_argument("--level-weighting", choices=("strength", "none"), default="strength",
                    help="divide each level's L1 by its strength (default) or average plainly")
     p.add_argument("--level-jitter", type=float, default=0.0,
@@ -61,10 +63,10 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--strength-offset", type=float, default=0.0,
                    help="strength = OFFSET + (1 - OFFSET) * level / top level from one unit up (level 0 stays exact; "
                         "default 0, the seed's map)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="initialisation and batch seed (default 0)")
     p.add_argument("--val", help="folder of validation images (centre crops)")
-    p.add_argument("--val-every", type=int, default=1000)
-    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--val-every", type=int, default=1000, help="validate every N steps")
+    p.add_argument("--save-every", type=int, default=500, help="save the resumable state every N steps")
     p.add_argument("--workers", type=int, help="data-loader processes")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
@@ -77,8 +79,12 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--init", metavar="WEIGHTS",
                    help="start from this checkpoint's weights (same task, architecture and training levels); "
                         "the optimizer and schedule start fresh")
-    p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def parse_args(argv: list[str] | None):
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -100,11 +101,7 @@ def parse_factors(text: str) -> tuple[float, ...]:
     return tuple(sorted(set(vals)))
 
 
-def main(argv: list[str] | None = None) -> int:
-    from train.checkpoint import load_checkpoint, resolve_weights, save_checkpoint
-    from train.device import resolve_device
-    from train.model import LevelNet
-
+def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m train.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("--weights", required=True, help="checkpoint or shipped weight-set name")
     p.add_argument("--set", required=True, dest="data", help="validation images (not a test set you report)")
@@ -116,7 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", type=int, default=192, help="centre crop of each image in px (default 192; 0: whole)")
     p.add_argument("--max-images", type=int, default=None, help="use only the first N images")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from train.checkpoint import load_checkpoint, resolve_weights, save_checkpoint
+    from train.device import resolve_device
+    from train.model import LevelNet
+
+    a = build_parser().parse_args(argv)
     out = Path(a.out)
     if out.suffix != ".safetensors":
         raise UserError(f"-o {out}: the calibrated checkpoint must end in .safetensors")

@@ -12,6 +12,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -168,12 +169,17 @@ def stale_cards() -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from runtimes.core.errors import CliParser, doc_summary
 
     p = CliParser(prog="python -m train.cards", description=doc_summary(__doc__))
     p.add_argument("--check", action="store_true", help="exit 1 when a card is missing or out of date")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+
+    args = build_parser().parse_args(argv)
     stale = stale_cards()
     if args.check:
         if stale:

@@ -14,6 +14,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -131,12 +132,16 @@ def markdown(table: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m train.compare", description=__doc__.split("\n")[0])
     p.add_argument("runs", nargs="+", help="run folders (best.json and eval-<SET>.json inside)")
     p.add_argument("--set", required=True, dest="set_name", help="evaluation set name, e.g. CBSD68, LIVE1_color, Set5")
     p.add_argument("--json", help="write the table as JSON here")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     if a.json:
         check_output_file(a.json, "--json")
     table = build_table([load_run(r, a.set_name) for r in a.runs])

@@ -11,6 +11,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import sys
 import warnings
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ def run(weights: list[str], data: str, levels: list[float], json_path: str | Non
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m train.evaluate", description=__doc__.split("\n")[0])
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--weights", help="checkpoint (.safetensors) or shipped name, e.g. denoise-mobile")
@@ -183,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
                         "instead of running at its strength")
     p.add_argument("--restore-at", type=str, default=None, metavar="LEVEL",
                    help="restore every degraded image at this level instead of its own (the effect of a mis-set level)")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     levels = [parse_level(t) for t in a.levels]
     restore_at = None if a.restore_at is None else parse_level(a.restore_at)
     from train.device import resolve_device

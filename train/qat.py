@@ -21,6 +21,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import replace
 
@@ -174,7 +175,7 @@ def qat_config(weights: str, **overrides):
     return TrainConfig(**{**cfg, **overrides})
 
 
-def parse_args(argv: list[str] | None):
+def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m train.qat", description=__doc__.split("\n")[0])
     p.add_argument("--weights", required=True, help="checkpoint (.safetensors) or shipped weight-set name to fine-tune")
     p.add_argument("--data", required=True, help="folder of clean training photos")
@@ -184,17 +185,21 @@ def parse_args(argv: list[str] | None):
     b.add_argument("--minutes", type=float, help="wall-clock budget")
     p.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (default 2e-5, cosine to 1%%)")
     p.add_argument("--batch", type=int, default=16, help="clean crops per step (each seen at every level)")
-    p.add_argument("--patch", type=int, default=96)
+    p.add_argument("--patch", type=int, default=96, help="training crop side in px")
     p.add_argument("--val", help="folder of validation images (centre crops), scored through the int8 simulation")
-    p.add_argument("--val-every", type=int, default=250)
-    p.add_argument("--save-every", type=int, default=250)
+    p.add_argument("--val-every", type=int, default=250, help="validate every N steps")
+    p.add_argument("--save-every", type=int, default=250, help="save the resumable state every N steps")
     p.add_argument("--workers", type=int, help="data-loader processes")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--exclude", nargs="*", default=[], help="file names of --data to leave out")
     p.add_argument("--seed", type=int, default=1, help="batch seed (default 1: other crops than a seed-0 run)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def parse_args(argv: list[str] | None):
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
@@ -136,7 +137,7 @@ def ship(run: str | Path, name: str, out_dir: str | Path = PRETRAINED_DIR, hardw
     return target
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m train.ship", description=__doc__.split("\n\n")[0])
     p.add_argument("run", help="run folder holding best.safetensors and eval-<SET>.json files")
     p.add_argument("--name", required=True, help="shipped name, task-preset (e.g. sr-fast, denoise-paper)")
@@ -145,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-worse", action="store_true",
                    help="ship even where a test level is worse than its degraded input (listed in the metadata)")
     p.add_argument("--force", action="store_true", help="replace weights of the same name")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     path = ship(a.run, a.name, a.out, a.hardware, a.allow_worse, a.force)
     meta = json.loads(path.with_suffix(".json").read_text())
     sets = ", ".join(ev["set"] for ev in [meta["evaluation"], *meta["evaluation_more"]])

@@ -17,6 +17,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -181,14 +182,14 @@ def _report_cpu_variants(rec: dict, json_path: Path | None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m train.throughput", description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="paper", help=f"one of {', '.join(PRESETS)} (default paper)")
-    p.add_argument("--task", default="denoise", choices=("denoise", "dejpeg", "sr"))
+    p.add_argument("--task", default="denoise", choices=("denoise", "dejpeg", "sr"), help="task (its levels and data)")
     p.add_argument("--steps", type=int, default=100, help="timed steps per loop (default 100)")
     p.add_argument("--warmup", type=int, default=20, help="untimed steps per loop (default 20)")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--patch", type=int, default=96)
+    p.add_argument("--batch", type=int, default=16, help="clean crops per step")
+    p.add_argument("--patch", type=int, default=96, help="training crop side in px")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--compile-modes", nargs="+", default=[None], choices=COMPILE_MODES,
                    help="torch.compile modes to time the trainer's step in, one trainer each (default: the "
@@ -196,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu-variants", action="store_true",
                    help="on the CPU: the plain loop against channels_last, bf16 autocast and torch.compile, each alone")
     p.add_argument("--json", type=Path, default=None, help="also write the record here")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     for name in ("steps", "batch", "patch"):
         if getattr(a, name) < 1:
             raise UserError(f"--{name} must be >= 1, got {getattr(a, name)}")

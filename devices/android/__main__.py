@@ -2,10 +2,10 @@
 accuracy scored on the host. Report: the runtimes.apps.bench schema.
 
 Usage:
-    python -m devices.android --tflite dn.tflite --benchmark-binary ./benchmark_model \\
+    python -m devices.android --model dn.tflite --benchmark-binary ./benchmark_model \\
         --delegates cpu xnnpack gpu nnapi --threads 4
-    python -m devices.android --tflite dn.tflite --dry-run           # print the adb commands
-    python -m devices.android --tflite dn.tflite --local             # LiteRT on this host stands in
+    python -m devices.android --model dn.tflite --dry-run           # print the adb commands
+    python -m devices.android --model dn.tflite --local             # LiteRT on this host stands in
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from runtimes.core.errors import CliParser, doc_summary, run_cli
 
 def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m devices.android", description=doc_summary(__doc__))
-    p.add_argument("--tflite", type=Path, required=True, help="the project's .tflite (with its .meta.json)")
-    p.add_argument("--benchmark-binary", type=Path, default=None, help="LiteRT benchmark_model for android_arm64")
+    p.add_argument("--model", "--tflite", type=Path, required=True, help="the project's .tflite (with its .meta.json)")
+    p.add_argument("--benchmark-binary", type=Path, default=None,
+                   help="LiteRT benchmark_model for android_arm64 (needed unless --dry-run or --local)")
     p.add_argument("--delegates", nargs="+", choices=DELEGATES, default=list(DELEGATES),
                    help="delegates to time (default: all)")
     p.add_argument("--serial", default=None, help="adb device serial (default: the only device)")
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     opts = bench_options(args)
-    cfg = AndroidConfig(tflite=args.tflite, benchmark_binary=args.benchmark_binary, delegates=tuple(args.delegates),
+    cfg = AndroidConfig(tflite=args.model, benchmark_binary=args.benchmark_binary, delegates=tuple(args.delegates),
                         threads=args.threads, bench=opts, serial=args.serial, op_profiling=args.op_profiling,
                         remote_dir=args.remote_dir, profile=args.profile)
     print_report(run_android(cfg))

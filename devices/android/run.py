@@ -144,7 +144,7 @@ def run_commands(cfg: AndroidConfig, meta: dict, levels: list[float]) -> list[tu
 def run_android(cfg: AndroidConfig) -> dict | None:
     """Run (or print, with dry_run) the Android benchmark; returns the report document."""
     if cfg.tflite.suffix.lower() != ".tflite":
-        raise UserError(f"--tflite expects the project's .tflite artifact, got {cfg.tflite.name}")
+        raise UserError(f"--model expects the project's .tflite artifact, got {cfg.tflite.name}")
     for d in cfg.delegates:
         bm.delegate_flags(d)
     meta = read_artifact_meta(cfg.tflite)

@@ -2,8 +2,8 @@
 the runtimes.apps.bench schema). An iPhone is profiled with Xcode's performance report (docs/devices.md).
 
 Usage:
-    python -m devices.ios --mlpackage dn.mlpackage --compute-units all cpu_only cpu_and_gpu cpu_and_ne
-    python -m devices.ios --mlpackage dn.mlpackage --dry-run
+    python -m devices.ios --model dn.mlpackage --compute-units all cpu_only cpu_and_gpu cpu_and_ne
+    python -m devices.ios --model dn.mlpackage --dry-run
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from runtimes.runners.coreml import COMPUTE_UNITS
 
 def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m devices.ios", description=doc_summary(__doc__))
-    p.add_argument("--mlpackage", type=Path, required=True, help="the project's .mlpackage (with its .meta.json)")
+    p.add_argument("--model", "--mlpackage", type=Path, required=True,
+                   help="the project's .mlpackage (with its .meta.json)")
     p.add_argument("--compute-units", nargs="+", choices=tuple(COMPUTE_UNITS), default=list(COMPUTE_UNITS),
                    help="compute units to benchmark (default: all four)")
     p.add_argument("--profile", default=None, help="device profile key (default: detected from the chip)")
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    cfg = IosConfig(mlpackage=args.mlpackage, compute_units=tuple(args.compute_units), bench=bench_options(args),
+    cfg = IosConfig(mlpackage=args.model, compute_units=tuple(args.compute_units), bench=bench_options(args),
                     profile=args.profile)
     print_report(run_ios(cfg))
     return 0

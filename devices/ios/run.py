@@ -90,7 +90,7 @@ def check_host(local: bool) -> None:
 def run_ios(cfg: IosConfig) -> dict | None:
     """Run (or print, with dry_run) the CoreML benchmark; returns the report document."""
     if cfg.mlpackage.suffix.lower() != ".mlpackage":
-        raise UserError(f"--mlpackage expects the project's .mlpackage, got {cfg.mlpackage.name}")
+        raise UserError(f"--model expects the project's .mlpackage, got {cfg.mlpackage.name}")
     unknown = [cu for cu in cfg.compute_units if cu not in COMPUTE_UNITS]
     if unknown:
         raise UserError(f"unknown compute unit(s) {', '.join(unknown)}; choose from {', '.join(COMPUTE_UNITS)}")

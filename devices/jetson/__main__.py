@@ -2,9 +2,9 @@
 runtimes/, and record the power mode, clocks and tegrastats power/temperature. Report: the runtimes.apps.bench schema.
 
 Usage:
-    python -m devices.jetson --onnx dn.onnx --precision fp16 --set images/ --levels 0 25 50
-    python -m devices.jetson --onnx dn.onnx --trtexec --dry-run      # print the commands
-    python -m devices.jetson --onnx dn.onnx --local                  # onnxruntime stand-in on any host
+    python -m devices.jetson --model dn.onnx --precision fp16 --set images/ --levels 0 25 50
+    python -m devices.jetson --model dn.onnx --trtexec --dry-run      # print the commands
+    python -m devices.jetson --model dn.onnx --local                  # onnxruntime stand-in on any host
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from runtimes.runners.trt_precision import PRECISIONS
 
 def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m devices.jetson", description=doc_summary(__doc__))
-    p.add_argument("--onnx", type=Path, required=True, help="the project's ONNX (with its .meta.json)")
+    p.add_argument("--model", "--onnx", type=Path, required=True, help="the project's .onnx (with its .meta.json)")
     p.add_argument("--precision", default="fp16", choices=PRECISIONS, help="engine precision (default fp16)")
     p.add_argument("--trtexec", action="store_true", help="build (and also time) the engine with trtexec")
     p.add_argument("--trtexec-path", default=None, help="trtexec executable (default: PATH, /usr/src/tensorrt/bin)")
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    cfg = JetsonConfig(onnx=args.onnx, precision=args.precision, bench=bench_options(args), trtexec=args.trtexec,
+    cfg = JetsonConfig(onnx=args.model, precision=args.precision, bench=bench_options(args), trtexec=args.trtexec,
                        trtexec_path=args.trtexec_path, engine=args.engine, profile=args.profile,
                        tegrastats_ms=args.tegrastats_ms, workspace_mib=args.workspace_mib)
     print_report(run_jetson(cfg))

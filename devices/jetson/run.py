@@ -122,7 +122,7 @@ def planned_commands(cfg: JetsonConfig, meta: dict, plan: PrecisionPlan, shapes,
 def run_jetson(cfg: JetsonConfig) -> dict | None:
     """Run (or print, with dry_run) the Jetson benchmark; returns the report document."""
     if cfg.onnx.suffix.lower() != ".onnx":
-        raise UserError(f"--onnx expects the project's .onnx artifact, got {cfg.onnx.name}")
+        raise UserError(f"--model expects the project's .onnx artifact, got {cfg.onnx.name}")
     if cfg.tegrastats_ms < 1 or cfg.workspace_mib < 1:
         raise UserError(f"--tegrastats-ms and --workspace-mib must be >= 1, got {cfg.tegrastats_ms} and "
                         f"{cfg.workspace_mib}")

@@ -12,6 +12,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,15 +118,22 @@ def noise_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None) -> EvalConfig:
+def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m runtimes.autolevel_eval", description=__doc__.split("\n")[0])
-    p.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
-    p.add_argument("--qualities", type=int, nargs="+", default=EvalConfig.qualities)
-    p.add_argument("--sigmas", type=float, nargs="+", default=EvalConfig.sigmas)
-    p.add_argument("--methods", nargs="+", choices=SIGMA_METHODS, default=SIGMA_METHODS)
-    p.add_argument("--only", choices=("jpeg", "noise"))
-    p.add_argument("--limit", type=int)
-    a = p.parse_args(argv)
+    p.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS,
+                   help="folder holding test/LIVE1_color and test/CBSD68 (default: shared/datasets beside the "
+                        "project)")
+    p.add_argument("--qualities", type=int, nargs="+", default=EvalConfig.qualities, help="JPEG qualities to recover")
+    p.add_argument("--sigmas", type=float, nargs="+", default=EvalConfig.sigmas,
+                   help="noise sigmas to estimate (0-255)")
+    p.add_argument("--methods", nargs="+", choices=SIGMA_METHODS, default=SIGMA_METHODS, help="sigma estimators")
+    p.add_argument("--only", choices=("jpeg", "noise"), help="run one of the two tables (default: both)")
+    p.add_argument("--limit", type=int, help="use only the first N images of each set (default: all)")
+    return p
+
+
+def parse_args(argv: list[str] | None) -> EvalConfig:
+    a = build_parser().parse_args(argv)
     if a.limit is not None and a.limit < 1:
         raise UserError(f"--limit must be >= 1 image, got {a.limit}")
     bad_q = [q for q in a.qualities if not 1 <= q <= 100]

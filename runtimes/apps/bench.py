@@ -29,7 +29,7 @@ from pathlib import Path
 
 from runtimes.apps.bench_eval import EvalConfig, ReferenceOutputs, artifact_levels, bench_artifact, load_images
 from runtimes.apps.bench_report import SCHEMA, check_report_paths, flat_rows, markdown_table, write_reports
-from runtimes.core.cli import parse_size, positive_int, thread_count
+from runtimes.core.cli import OnOffAction, SizesAction, positive_int, thread_count
 from runtimes.core.errors import CliParser, UserError, require, run_cli
 from runtimes.core.images import SAMPLES_DIR
 from runtimes.core.latency import LatencyConfig, machine_info
@@ -161,22 +161,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m runtimes.bench", description=__doc__.splitlines()[0])
     p.add_argument("artifacts", nargs="*", type=Path, help="exported models (.onnx, .tflite, .engine, .mlpackage); "
                    "none: export the shipped weights and benchmark them")
-    p.add_argument("--set", dest="image_dir", type=Path, default=None, help="folder of ground-truth images")
+    p.add_argument("--set", dest="image_dir", type=Path, default=None, help="folder of ground-truth images "
+                   "(default: samples/)")
     p.add_argument("--levels", nargs="+", type=parse_level, default=None,
                    help="levels in the model's unit (default: neutral + training levels; fixed-mode "
                    "artifacts run at their baked level)")
-    p.add_argument("--sizes", nargs="+", type=parse_size, default=None, help="latency frame sizes HxW "
-                   "(default 256x256 720x1280)")
+    p.add_argument("--sizes", action=SizesAction, default=None, help="latency frame sizes HxW,HxW "
+                   "(default 256x256,720x1280)")
     p.add_argument("--json", type=Path, default=Path("out/bench.json"), help="JSON report (default out/bench.json)")
     p.add_argument("--threads", type=thread_count, default=None,
                    help="runtime threads (default: the usable cores)")
     p.add_argument("--reference", default=None, help="torch weights for parity (checkpoint or shipped name)")
     p.add_argument("--runs", type=positive_int, default=10, help="timed runs per size and level (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up runs (default 2)")
-    p.add_argument("--min-time", type=float, default=0.0, help="keep timing for at least this many seconds")
+    p.add_argument("--min-time", type=float, default=0.0, help="keep timing for at least this many seconds "
+                   "(default 0: just --runs)")
     p.add_argument("--max-images", type=positive_int, default=None, help="use only the first N images")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
-    p.add_argument("--export-dir", type=Path, default=Path("out/artifacts"), help="default job's export folder")
+    p.add_argument("--plots", action=OnOffAction, default=True,
+                   help="write the PNG plots (needs matplotlib; --no-plots skips them)")
+    p.add_argument("--export-dir", type=Path, default=Path("out/artifacts"),
+                   help="the main job's export folder (no artifacts given)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--protocol", choices=("float", "clipped", "both"), default="float",
                    help="degraded inputs for accuracy: float = the datasets' unclipped float noise (default); "
@@ -197,7 +201,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
                     threads=threads, bind_level=args.bind_level,
                     protocols=("float", "clipped") if args.protocol == "both" else (args.protocol,))
     cfg = BenchConfig(artifacts=tuple(args.artifacts), image_dir=args.image_dir, eval=ev, json_path=args.json,
-                      reference=args.reference, max_images=args.max_images, plots=not args.no_plots,
+                      reference=args.reference, max_images=args.max_images, plots=args.plots,
                       export_dir=args.export_dir, progress=not args.no_progress)
     return cfg
 

@@ -16,6 +16,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from collections.abc import Callable
@@ -188,17 +189,22 @@ def describe(report: dict) -> str:
            f"tolerance {report['tolerance']})"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from runtimes.core.cli import thread_count
     from runtimes.core.errors import CliParser, doc_summary
-    from runtimes.runners.factory import enter_runner, load_runner
 
     p = CliParser(prog="python -m runtimes.golden", description=doc_summary(__doc__))
     p.add_argument("artifact", type=Path, help="the artifact (its .golden folder beside it), or the .golden folder")
     p.add_argument("--model", type=Path, default=None,
                    help="run this file instead (e.g. the engine built from a TensorRT ONNX); default: the artifact")
     p.add_argument("--threads", type=thread_count, default=2, help="runtime threads (default 2)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from runtimes.runners.factory import enter_runner, load_runner
+
+    args = build_parser().parse_args(argv)
     golden = load_golden(args.artifact)
     model = args.model or golden.folder.with_name(golden.spec["artifact"])
     runner = enter_runner(load_runner(model, threads=args.threads)[0], model)

@@ -22,6 +22,7 @@ Usage:
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from dataclasses import dataclass, replace
@@ -253,7 +254,7 @@ def restore_file(cfg: RestoreConfig) -> dict:
             "warning": ArtifactMeta.from_dict(meta).past_training(level)}
 
 
-def parse_args(argv: list[str] | None) -> RestoreConfig:
+def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m runtimes.restore", description=__doc__.split("\n")[0])
     p.add_argument("image", type=Path, help="input image (PNG, JPEG, TIFF, WebP, ...)")
     p.add_argument("--model", "-m", required=True, help="artifact (.onnx, .tflite, ...), .safetensors or shipped name")
@@ -265,7 +266,11 @@ def parse_args(argv: list[str] | None) -> RestoreConfig:
     p.add_argument("--input-upscaled", action="store_true",
                    help="SR: the image is already resized to the output size (default: resize it by the scale)")
     p.add_argument("--overwrite", action="store_true", help="allow -o to be the input image itself (replaced)")
-    a = p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None) -> RestoreConfig:
+    a = build_parser().parse_args(argv)
     return RestoreConfig(a.image, a.model, a.level, a.out, a.max_memory, a.threads, a.input_upscaled, a.overwrite)
 
 

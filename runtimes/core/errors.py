@@ -99,16 +99,60 @@ def number_text(x: float) -> str:
     return short if float(short) == x else repr(float(x))
 
 
+def default_text(value) -> str:
+    """A default as `--help` shows it: sizes as HxW, lists space-separated, True as "on"."""
+    if value is True:
+        return "on"
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return f"{value[0]}x{value[1]}"
+        return " ".join(default_text(v) for v in value)
+    if isinstance(value, float):
+        return number_text(value)
+    return str(value)
+
+
+class CliHelpFormatter(argparse.HelpFormatter):
+    """The project's `--help` layout.
+
+    - An option's first long spelling is its name; further long spellings are old names kept working and are
+      not listed (`add_argument("--model", "--onnx")` shows `--model`; short forms such as `-o` stay, and so
+      does the `--no-` form of an `OnOffAction`).
+    - "(default: X)" is appended where the default is not None, False or empty and the help does not already
+      say what the default is.
+    """
+
+    def _format_action_invocation(self, action):
+        if action.option_strings:
+            longs = [s for s in action.option_strings if s.startswith("--")]
+            shown = [s for s in action.option_strings
+                     if not s.startswith("--") or s == longs[0] or getattr(action, "negatable", False)]
+            action = argparse.Action(shown, action.dest, nargs=action.nargs, metavar=action.metavar,
+                                     choices=action.choices)
+        return super()._format_action_invocation(action)
+
+    def _get_help_string(self, action):
+        help_text = (action.help or "").replace(" (default: %(default)s)", "")  # BooleanOptionalAction's own
+        default = action.default
+        if (default is None or default is False or default is argparse.SUPPRESS or default == () or default == []
+                or "default" in help_text.lower() or isinstance(action, argparse._HelpAction)
+                or (not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return help_text
+        return f"{help_text} (default: {default_text(default).replace('%', '%%')})"
+
+
 class CliParser(argparse.ArgumentParser):
     """argparse with usage errors raised as `UserError`: one line naming the problem and `--help`.
 
     Numbers given to `type=float` / `type=int` options are parsed strictly (`strict_float`), and an option
-    that takes one value may be given once: a repeated `--level` is an error, not "the last one wins".
+    that takes one value may be given once: a repeated `--level` is an error, not "the last one wins" (an
+    action with `repeatable = True`, such as `SizesAction(repeatable=True)`, may be repeated).
     `last_wins=True` keeps argparse's rule instead, for commands that scripts call with defaults followed by
-    overrides (`python -m train`).
+    overrides (`python -m train`). `--help` uses `CliHelpFormatter`.
     """
 
     def __init__(self, *args, last_wins: bool = False, **kwargs):
+        kwargs.setdefault("formatter_class", CliHelpFormatter)
         super().__init__(*args, **kwargs)
         self.last_wins = last_wins
 
@@ -137,7 +181,7 @@ class CliParser(argparse.ArgumentParser):
             if arg == "--":
                 break
             action = self._option_string_actions.get(arg.split("=", 1)[0]) if arg.startswith("-") else None
-            if not isinstance(action, argparse._StoreAction):
+            if not isinstance(action, argparse._StoreAction) or getattr(action, "repeatable", False):
                 continue
             if id(action) in seen:
                 self.error(f"{seen[id(action)]} is given twice; give it once")
