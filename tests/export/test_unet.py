@@ -9,7 +9,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from runtimes.core.levels import make_level_map  # noqa: E402
-
 from train.model import PRESETS, ModelConfig, build_model, count_macs, count_params, preset  # noqa: E402
 
 LEVELS = (0.0, 35.0, 75.0)
