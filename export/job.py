@@ -14,8 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from runtimes.apps.bench import REPO, BenchConfig, build_parser, config_from_args, print_summary, run_bench
-from runtimes.apps.bench_report import check_report_paths
+from runtimes.apps.bench import REPO, BenchConfig, build_parser, config_from_args, preflight, print_summary, run_bench
 from runtimes.core.errors import UserError, require, run_cli
 from runtimes.core.formats import FORMATS, Format
 
@@ -76,16 +75,10 @@ def default_job(export_dir: Path) -> list[tuple[tuple[Path, ...], str]]:
     return groups
 
 
-
 def run_main_job(cfg: BenchConfig) -> dict:
     """Export every shipped weight set (`default_job`), then benchmark each group against its own weights (or
     `cfg.reference`); the report paths and plotting stack are checked before anything is exported."""
-    if cfg.plots:
-        try:
-            require("matplotlib", "plots")
-        except UserError as exc:
-            raise UserError(f"{exc}, or pass --no-plots") from None
-    check_report_paths(Path(cfg.json_path))
+    preflight(cfg)  # before anything is exported
     groups = [(arts, cfg.reference or ref) for arts, ref in default_job(cfg.export_dir)]
     return run_bench(cfg, groups)
 

@@ -98,6 +98,16 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, desc="bench", unit="step", disable=not enabled, file=sys.stderr, leave=False)
 
 
+def preflight(cfg: BenchConfig) -> None:
+    """The checks a run can fail before any work: the plotting stack (when plotting) and the report paths."""
+    if cfg.plots:
+        try:
+            require("matplotlib", "plots")
+        except UserError as exc:
+            raise UserError(f"{exc}, or pass --no-plots") from None
+    check_report_paths(Path(cfg.json_path))
+
+
 def run_bench(cfg: BenchConfig, groups: list[tuple[tuple[Path, ...], str | None]] | None = None) -> dict:
     """Benchmark every artifact; writes the reports and returns the JSON document.
 
@@ -106,12 +116,7 @@ def run_bench(cfg: BenchConfig, groups: list[tuple[tuple[Path, ...], str | None]
         groups: (artifacts, reference weights) pairs, each compared with its own reference; None: one group,
             `cfg.artifacts` with `cfg.reference` (the main job passes one group per shipped weight set).
     """
-    if cfg.plots:
-        try:
-            require("matplotlib", "plots")
-        except UserError as exc:
-            raise UserError(f"{exc}, or pass --no-plots") from None
-    check_report_paths(Path(cfg.json_path))
+    preflight(cfg)
     if groups is None:
         if not cfg.artifacts:
             raise UserError("no artifacts to benchmark; give exported models (python -m runtimes.bench with none "
