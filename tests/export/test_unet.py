@@ -118,3 +118,21 @@ def test_tflite_and_coreml_convert(unet_ckpt, reference, tmp_path):
     np.testing.assert_allclose(got, reference(unet_ckpt, x, 35.0), rtol=0, atol=1e-4)
     ml = export_coreml(CoreMLConfig(ExportConfig(str(unet_ckpt), tmp_path, precision="fp16")))
     assert check_structure(ml.meta["structure"], ml.meta["level_mode"]) == []
+
+
+def test_unet_metadata_and_export_sizes_checked():
+    """A unet's grid and receptive field come from its metadata: sizes off its grid or below its field are
+    refused, and out-of-bounds values in a file's metadata are named."""
+    from runtimes.apps.tiling import check_fixed_sizes
+    from runtimes.core.errors import UserError
+    from runtimes.core.metacheck import check_arch
+
+    arch = PRESETS["unet-tiny"].to_dict()
+    check_fixed_sizes([(112, 120)], arch)
+    with pytest.raises(UserError, match="8-pixel grid"):
+        check_fixed_sizes([(112, 118)], arch)
+    with pytest.raises(UserError, match="receptive field"):
+        check_fixed_sizes([(32, 48)], arch)
+    for key, bad in (("depth", 9), ("grid", 0), ("receptive_field", -1)):
+        with pytest.raises(UserError, match=key):
+            check_arch({**arch, key: bad}, "m.onnx")
