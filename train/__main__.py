@@ -70,10 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="data-loader processes")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ...")
     p.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
-    p.add_argument("--compile", choices=("on", "off"), help="torch.compile (default: on for CUDA)")
+    p.add_argument("--compile", choices=("on", "off"),
+                   help="torch.compile (default: on for CUDA, and on a CPU for the unet presets)")
     p.add_argument("--compile-mode", choices=COMPILE_MODES,
-                   help="torch.compile mode (default: reduce-overhead, each step replayed as CUDA graphs; default "
-                        "under torchrun)")
+                   help="torch.compile mode (default: reduce-overhead on one GPU, each step replayed as CUDA graphs; "
+                        "default under torchrun and on a CPU)")
     p.add_argument("--exclude", nargs="*", default=[], help="file names of --data to leave out")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--init", metavar="WEIGHTS",

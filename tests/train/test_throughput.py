@@ -24,12 +24,21 @@ def test_both_loops_run_and_are_reported(tmp_path, capsys):
 
 
 def test_compile_mode_defaults_and_checks(tmp_path, tiny_image_dir):
-    from train.trainer import TrainConfig, Trainer
+    from train.trainer import TrainConfig, Trainer, _compile_mode
 
     base = dict(task="denoise", data=str(tiny_image_dir), preset="tiny", steps=1, batch=1, patch=16, device="cpu",
                 workers=0, progress=False)
-    # compiled: CUDA graphs by default on one device (torch.compile is lazy, nothing compiles here)
-    assert Trainer(TrainConfig(out=str(tmp_path / "a"), compile=True, **base)).compile_mode == "reduce-overhead"
+    # compiled: CUDA graphs by default on one GPU, the default mode under DDP and on a CPU (torch.compile is lazy,
+    # nothing compiles here)
+    assert _compile_mode(TrainConfig(out=str(tmp_path / "x"), **base, compile=True), "cuda", 1) == "reduce-overhead"
+    assert _compile_mode(TrainConfig(out=str(tmp_path / "x"), **base, compile=True), "cuda", 2) == "default"
+    # on by default on CUDA
+    assert _compile_mode(TrainConfig(out=str(tmp_path / "x"), **base), "cuda", 1) == "reduce-overhead"
+    assert Trainer(TrainConfig(out=str(tmp_path / "a"), compile=True, **base)).compile_mode == "default"
+    # a CPU compiles the multi-scale topology by default (measured faster there) and trains the others eagerly
+    assert Trainer(TrainConfig(out=str(tmp_path / "u"), **{**base, "preset": "unet-tiny"})).compile_mode == "default"
+    assert Trainer(TrainConfig(out=str(tmp_path / "v"), compile=False, **{**base, "preset": "unet-tiny"})
+                   ).compile_mode is None
     assert Trainer(TrainConfig(out=str(tmp_path / "b"), compile=True, compile_mode="default", **base)).compile_mode \
         == "default"
     assert Trainer(TrainConfig(out=str(tmp_path / "c"), **base)).compile_mode is None  # a CPU trains eagerly
@@ -38,11 +47,11 @@ def test_compile_mode_defaults_and_checks(tmp_path, tiny_image_dir):
 
 
 def test_cpu_variants_side_by_side(tmp_path, capsys, monkeypatch):
-    """Each CPU speed-up is timed alone against the plain loop (torch.compile left out here: it compiles for a
-    minute; the command runs it)."""
+    """Each CPU speed-up is timed alone against the plain loop (the torch.compile variants left out here: they
+    compile for a minute; the command runs them)."""
     import train.throughput as tp
 
-    monkeypatch.setattr(tp, "CPU_VARIANTS", {k: v for k, v in tp.CPU_VARIANTS.items() if k != "torch.compile"})
+    monkeypatch.setattr(tp, "CPU_VARIANTS", {k: v for k, v in tp.CPU_VARIANTS.items() if "compile" not in k})
     assert main(["--preset", "tiny", "--cpu-variants", "--steps", "1", "--warmup", "0", "--batch", "1", "--patch",
                  "16", "--json", str(tmp_path / "v.json")]) == 0
     import json
