@@ -92,7 +92,7 @@ def hardware_line(meta: dict, hardware: str | None) -> str:
     cfg = meta.get("train_config", {})
     device = str(meta.get("device", "cpu"))
     if device.startswith("cpu"):
-        precision = "fp32 eager"
+        precision = f"fp32, torch.compile ({meta['compile_mode']})" if meta.get("compile_mode") else "fp32 eager"
     else:
         precision = ("bf16 autocast" if cfg.get("amp", True) else "fp32") + \
             (", torch.compile" if cfg.get("compile") in (None, "on", True) else "") + \

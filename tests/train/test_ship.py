@@ -146,3 +146,5 @@ def test_hardware_line_names_the_compile_mode():
     meta["compile_mode"] = "reduce-overhead"
     assert hardware_line(meta, "one H100").endswith("bf16 autocast, torch.compile (reduce-overhead)")
     assert hardware_line({**meta, "device": "cpu: x", "compile_mode": None}, None).endswith("fp32 eager")
+    assert hardware_line({**meta, "device": "cpu: x", "compile_mode": "default"}, None).endswith(
+        "fp32, torch.compile (default)")
