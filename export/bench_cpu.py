@@ -84,7 +84,8 @@ def _calibration_subset(cfg: CpuBenchConfig) -> Path:
     return folder
 
 
-def _export(kind: str, weights: Path, cfg: CpuBenchConfig, precision: str = "fp32") -> Path:
+def _export(kind: str, weights: Path, cfg: CpuBenchConfig, precision: str = "fp32",
+            size: tuple[int, int] | None = None) -> Path:
     from export.base import ExportConfig
 
     calib = _calibration_subset(cfg) if precision == "int8" else None
@@ -96,7 +97,7 @@ def _export(kind: str, weights: Path, cfg: CpuBenchConfig, precision: str = "fp3
         return export_onnx(OnnxConfig(common)).path
     from export.tflite import TFLiteConfig, export_tflite
 
-    return export_tflite(TFLiteConfig(common, sizes=(cfg.size,), threads=cfg.threads)).path
+    return export_tflite(TFLiteConfig(common, sizes=(size or cfg.size,), threads=cfg.threads)).path
 
 
 def _time_runner(label: str, runner, image: np.ndarray, cfg: CpuBenchConfig, macs: int, ref) -> tuple[dict, np.ndarray]:
@@ -169,17 +170,24 @@ def run_cpu_bench(cfg: CpuBenchConfig) -> dict:
     for name in cfg.models:
         weights = checked[name] or _model(name, cfg.out_dir)
         arch = ModelConfig.from_dict(read_meta(weights)["arch"])
-        macs = count_macs(arch, h, w)
-        models.append({"model": name, "weights": weights.name, "arch": asdict(arch), "gmacs": macs / 1e9})
-        row, ref = _time_runner(f"{name}: torch eager fp32", TorchRunner(weights, threads=cfg.threads), image, cfg,
-                                macs, None)
-        rows.append({"model": name, **row})
+        # a frame off the network's grid is padded up to it, as every deployment path does (runtimes.apps.tiling):
+        # the time and MACs of that padded frame are what the model costs per frame of this size
+        frame = (-(-h // arch.grid) * arch.grid, -(-w // arch.grid) * arch.grid)
+        img = image if frame == (h, w) else np.pad(image, ((0, 0), (0, 0), (0, frame[0] - h), (0, frame[1] - w)),
+                                                     mode="reflect")
+        macs = count_macs(arch, *frame)
+        models.append({"model": name, "weights": weights.name, "arch": asdict(arch), "gmacs": macs / 1e9,
+                       "frame": list(frame)})
+        tag = "" if frame == (h, w) else f" ({frame[0]}x{frame[1]})"
+        row, ref = _time_runner(f"{name}{tag}: torch eager fp32", TorchRunner(weights, threads=cfg.threads), img,
+                                cfg, macs, None)
+        rows.append({"model": name, "frame": list(frame), **row})
         paths = [("onnxruntime fp32", OnnxRunner, _export("onnx", weights, cfg)),
-                 ("litert xnnpack fp32", TFLiteRunner, _export("tflite", weights, cfg)),
-                 ("litert xnnpack int8", TFLiteRunner, _export("tflite", weights, cfg, "int8"))]
+                 ("litert xnnpack fp32", TFLiteRunner, _export("tflite", weights, cfg, size=frame)),
+                 ("litert xnnpack int8", TFLiteRunner, _export("tflite", weights, cfg, "int8", size=frame))]
         for label, cls, path in paths:
-            row = _time_runner(f"{name}: {label}", cls(path, threads=cfg.threads), image, cfg, macs, ref)[0]
-            rows.append({"model": name, **row})
+            row = _time_runner(f"{name}{tag}: {label}", cls(path, threads=cfg.threads), img, cfg, macs, ref)[0]
+            rows.append({"model": name, "frame": list(frame), **row})
     paper = _random_checkpoint("paper", cfg.out_dir)
     paper_macs = count_macs(ModelConfig.from_dict(read_meta(paper)["arch"]), h, w)
     paper_row = _time_runner("onnxruntime fp32 (paper)", OnnxRunner(_export("onnx", paper, cfg), threads=cfg.threads),

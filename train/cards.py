@@ -31,18 +31,21 @@ DATA_TERMS = ("The images are the Berkeley Segmentation Dataset's (BSDS500), as 
               "model weights themselves are released under the project's MIT licence.")
 NOTES = {
     "denoise-fast": {
-        "use": "CPU-bound pipelines that need the lowest latency (no full-resolution convs): phones' CPUs, "
-               "LiteRT/XNNPACK, onnxruntime. Level changes per frame at no cost in the folded graph.",
-        "limits": ["σ 75, its own top training level, restores worse than at σ 65's strength (docs/results.md, "
-                   "*The `fast` linear weight set fails at its own top training level*); `denoise-fast-cal` "
-                   "corrects the level map.",
-                   "Post-training int8 does not pass the exporter's parity check; fine-tune with `train.qat` "
-                   "first (docs/results.md, *Benchmarks*)."],
-        "results": "Shipped fast denoiser (`denoise-fast`)",
+        "use": "CPU-bound pipelines that need the lowest latency: phones' CPUs, LiteRT/XNNPACK, onnxruntime. A "
+               "multi-scale (U-Net) network of 21.6 GMAC per 1080p frame whose level moves only biases (shift "
+               "form), so the level changes per frame at no cost in the folded graph.",
+        "limits": ["The network has a dead band of strengths (about 0.3 to 0.7): its calibrated level map jumps "
+                   "across it between σ 31.25 and σ 31.5. From σ 31 to 31.5 it restores up to 0.5 dB worse than the "
+                   "previous `denoise-fast` (still 7 dB above its input); at every other level measured from σ 5 to "
+                   "90 it is better (docs/results.md).",
+                   "The calibrated strengths were fitted on Set14 (14 images).",
+                   "Below the quality floors set for this class at every level; trained on a 2-core CPU."],
+        "results": "Shipped fast denoiser, 0.3: `unet-fast` in the shift form, calibrated",
     },
     "denoise-fast-cal": {
-        "use": "The same as `denoise-fast`, with a better level map; prefer it unless you need the seed's exact "
-               "σ/75 strength.",
+        "use": "The previous `denoise-fast` (0.2: the `fast` preset, linear form) with a calibrated level map: "
+               "28.7 GMAC per 1080p frame; better than the new `denoise-fast` at σ 31-35 (by up to 0.1 dB, 0.5 dB "
+               "in its σ 31.25-31.5 window), below it at the other levels measured.",
         "limits": ["The calibrated strengths were fitted on Set14 (14 images): other noise or image statistics "
                    "may prefer other strengths."],
         "results": "Calibrated level maps (`train.calibrate`, shipped as `denoise-fast-cal`)",
@@ -51,12 +54,12 @@ NOTES = {
         "use": "`fast` quality in the affine form (W = s·A + B): best in a fixed-level graph "
                "(`--level-mode fixed`), which costs the same as `denoise-fast`.",
         "limits": ["A folded graph (level at run time) computes its level convs twice: 1.6× the time of "
-                   "`denoise-fast`."],
+                   "the linear `fast` network (`denoise-fast-cal`)."],
         "results": "One weight set vs dedicated models, `fast` preset, CPU (denoising)",
     },
     "denoise-mobile": {
         "use": "Phones and embedded GPUs/NPUs that can afford 77.8 GMAC per 1080p frame (tile it): better than "
-               "`denoise-fast` at every level.",
+               "`denoise-fast` from σ 15 up; below it at σ 5.",
         "limits": [],
         "results": "Shipped mobile denoiser (`denoise-mobile`)",
     },
