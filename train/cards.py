@@ -38,7 +38,9 @@ NOTES = {
                    "across it between σ 31.25 and σ 31.5. From σ 31 to 31.5 it restores up to 0.5 dB worse than the "
                    "previous `denoise-fast` (still 7 dB above its input); at every other level measured from σ 5 to "
                    "90 it is better (docs/results.md).",
-                   "The calibrated strengths were fitted on Set14 (14 images).",
+                   "The calibrated strengths were fitted on Set14 (14 images). Training further (`--init`, "
+                   "`train.qat`) starts from the uncalibrated weights, train/candidates/denoise-unet-fast-shift in "
+                   "the source tree, and calibrates again afterwards; the packaged set is refused there.",
                    "Below the quality floors set for this class at every level; trained on a 2-core CPU."],
         "results": "Shipped fast denoiser, 0.3: `unet-fast` in the shift form, calibrated",
     },
