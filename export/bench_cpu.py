@@ -157,6 +157,7 @@ def _check_inputs(cfg: CpuBenchConfig) -> dict[str, Path | None]:
 def run_cpu_bench(cfg: CpuBenchConfig) -> dict:
     """Run every CPU path on one frame for each model; writes and returns the JSON document."""
     require("torch", "train")
+    from runtimes.apps.tiling import pad_to, up_to_grid
     from runtimes.runners.onnxruntime import OnnxRunner
     from runtimes.runners.tflite import TFLiteRunner
     from train.checkpoint import read_meta
@@ -172,9 +173,8 @@ def run_cpu_bench(cfg: CpuBenchConfig) -> dict:
         arch = ModelConfig.from_dict(read_meta(weights)["arch"])
         # a frame off the network's grid is padded up to it, as every deployment path does (runtimes.apps.tiling):
         # the time and MACs of that padded frame are what the model costs per frame of this size
-        frame = (-(-h // arch.grid) * arch.grid, -(-w // arch.grid) * arch.grid)
-        img = image if frame == (h, w) else np.pad(image, ((0, 0), (0, 0), (0, frame[0] - h), (0, frame[1] - w)),
-                                                     mode="reflect")
+        frame = (up_to_grid(h, arch.grid), up_to_grid(w, arch.grid))
+        img = pad_to(image[0], *frame)[None]
         macs = count_macs(arch, *frame)
         models.append({"model": name, "weights": weights.name, "arch": asdict(arch), "gmacs": macs / 1e9,
                        "frame": list(frame)})

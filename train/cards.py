@@ -46,8 +46,8 @@ NOTES = {
     },
     "denoise-fast-cal": {
         "use": "The previous `denoise-fast` (0.2: the `fast` preset, linear form) with a calibrated level map: "
-               "28.7 GMAC per 1080p frame; better than the new `denoise-fast` at σ 31-35 (by up to 0.1 dB, 0.5 dB "
-               "in its σ 31.25-31.5 window), below it at the other levels measured.",
+               "28.7 GMAC per 1080p frame; better than the new `denoise-fast` at σ 31-35 (by up to 0.16 dB, 0.64 "
+               "dB inside its σ 31-31.5 window), below it at the other levels measured.",
         "limits": ["The calibrated strengths were fitted on Set14 (14 images): other noise or image statistics "
                    "may prefer other strengths."],
         "results": "Calibrated level maps (`train.calibrate`, shipped as `denoise-fast-cal`)",

@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--compile-modes", nargs="+", default=[None], choices=COMPILE_MODES,
                    help="torch.compile modes to time the trainer's step in, one trainer each (default: the "
-                        "trainer's, reduce-overhead on CUDA; a CPU trains eagerly)")
+                        "trainer's, reduce-overhead on CUDA; on a CPU eager, but default for the unet presets)")
     p.add_argument("--cpu-variants", action="store_true",
                    help="on the CPU: the plain loop against channels_last, bf16 autocast and torch.compile, each "
                         "alone, and channels_last with torch.compile")

@@ -84,14 +84,15 @@ def check_fixed_sizes(sizes, arch: dict) -> None:
     for h, w in sizes:
         if h % grid or w % grid:
             raise UserError(f"size {h}x{w} is not on the network's {grid}-pixel grid (its stride); use multiples "
-                            f"of {grid}, e.g. {_up(h, grid)}x{_up(w, grid)}")
+                            f"of {grid}, e.g. {up_to_grid(h, grid)}x{up_to_grid(w, grid)}")
         if min(h, w) < field_px:
-            side = _up(field_px, grid)
+            side = up_to_grid(field_px, grid)
             raise UserError(f"size {h}x{w} is smaller than the network's receptive field ({field_px} px); use "
                             f"at least {side}x{side}")
 
 
-def _up(n: int, grid: int) -> int:
+def up_to_grid(n: int, grid: int) -> int:
+    """`n` rounded up to a multiple of `grid`."""
     return n + (-n) % grid
 
 
@@ -107,7 +108,7 @@ def ramp_window(size: int, ramp: int, left: bool, right: bool) -> np.ndarray:
     return w
 
 
-def _pad_to(img: np.ndarray, height: int, width: int) -> np.ndarray:
+def pad_to(img: np.ndarray, height: int, width: int) -> np.ndarray:
     """Pad (C, H, W) at the bottom/right by reflection up to (height, width)."""
     ph, pw = height - img.shape[1], width - img.shape[2]
     if ph == 0 and pw == 0:
@@ -123,8 +124,8 @@ def tile_image(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray, cfg: T
     """
     (th, tw), ov, g = cfg.tile, cfg.overlap, cfg.grid
     _, h, w = image.shape
-    hp, wp = max(th, _up(h, g)), max(tw, _up(w, g))
-    padded = _pad_to(image, hp, wp)
+    hp, wp = max(th, up_to_grid(h, g)), max(tw, up_to_grid(w, g))
+    padded = pad_to(image, hp, wp)
     ys, xs = tile_starts(hp, th, ov, g), tile_starts(wp, tw, ov, g)
     acc: np.ndarray | None = None
     wsum = np.zeros((hp, wp), np.float32)
@@ -148,8 +149,8 @@ def pick_tile(sizes: list, height: int, width: int, grid: int = 2) -> tuple[int,
         if th % grid or tw % grid:
             continue
         ov = default_overlap((th, tw), grid)
-        cost = len(tile_starts(max(th, _up(height, grid)), th, ov, grid)) * th
-        cost *= len(tile_starts(max(tw, _up(width, grid)), tw, ov, grid)) * tw
+        cost = len(tile_starts(max(th, up_to_grid(height, grid)), th, ov, grid)) * th
+        cost *= len(tile_starts(max(tw, up_to_grid(width, grid)), tw, ov, grid)) * tw
         if best_cost is None or cost < best_cost:
             best, best_cost = (th, tw), cost
     if best is None:
@@ -228,6 +229,6 @@ def restore(runner, image: np.ndarray, level: float, tile: TileConfig | None = N
         if fixed_sizes(meta) is None and (h % g or w % g):
             # as tiles are: reflect up to the grid rather than leave the network's zero padding inside its
             # last stride cell (+0.01 to +0.07 dB on CBSD68's 481x321 frames, docs/results.md)
-            image = np.stack([_pad_to(img, _up(h, g), _up(w, g)) for img in image])
+            image = np.stack([pad_to(img, up_to_grid(h, g), up_to_grid(w, g)) for img in image])
         return np.asarray(call(image), dtype=np.float32)[..., :h, :w]
     return np.stack([tile_image(call, img, cfg) for img in image])

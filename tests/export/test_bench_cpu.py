@@ -26,3 +26,20 @@ def test_every_path_for_each_model(tmp_path, calib_dir):
     assert all(r["parity_psnr_vs_torch"] > 80 for r in fp32)  # the same function in every runtime
     assert doc["models"][0]["arch"]["channels"] == 8 and doc["paper_preset_onnxruntime"]["gmacs"] > 0
     assert "tiny: litert xnnpack int8" in markdown(doc)
+
+
+def test_a_frame_off_the_grid_is_padded_to_it(tmp_path, calib_dir):
+    """A multi-scale network runs the frame padded up to its grid (as deployments do), and says so."""
+    from runtimes.apps.tiling import receptive_field
+    from train.model import preset
+
+    arch = preset("unet-tiny")
+    side = max(64, -(-receptive_field(arch.to_dict()) // arch.grid) * arch.grid) + arch.grid
+    h, w = side - 2, side + arch.grid - 2  # even, off the grid
+    cfg = CpuBenchConfig(models=("unet-tiny",), size=(h, w), latency=LatencyConfig(warmup=0, runs=1),
+                         out_dir=tmp_path / "a", json_path=tmp_path / "cpu.json", calibration=calib_dir, calib_images=2)
+    doc = run_cpu_bench(cfg)
+    frame = [side, side + arch.grid]
+    assert doc["models"][0]["frame"] == frame and all(r["frame"] == frame for r in doc["rows"])
+    assert doc["rows"][0]["path"] == f"unet-tiny ({side}x{side + arch.grid}): torch eager fp32"
+    assert all(r["parity_psnr_vs_torch"] > 80 for r in doc["rows"] if "fp32" in r["path"] and r["parity_psnr_vs_torch"])
