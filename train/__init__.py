@@ -2,3 +2,4 @@
 
 # torch.compile modes the trainer accepts ("reduce-overhead" replays each step as CUDA graphs)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs")
+LEVEL_WEIGHTINGS = ("strength", "none", "log")

@@ -14,7 +14,7 @@ import sys
 
 from runtimes.core.errors import CliParser, UserError, run_cli
 from runtimes.core.levels import UNITS, parse_level
-from train import COMPILE_MODES
+from train import COMPILE_MODES, LEVEL_WEIGHTINGS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-4, help="peak learning rate")
     p.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
                    help="learning-rate schedule: cosine decay, or step (halving at 50/75/90%% of the steps)")
-    p.add_argument("--level-weighting", choices=("strength", "none"), default="strength",
-                   help="divide each level's L1 by its strength (default) or average plainly")
+    p.add_argument("--level-weighting", choices=LEVEL_WEIGHTINGS, default="strength",
+                   help="strength: divide each level's L1 by its strength (default); none: average plainly; log: "
+                        "average log L1 per sample (each sample pulls by its relative error, as the mean PSNR does)")
     p.add_argument("--level-jitter", type=float, default=0.0,
                    help="draw each sample's level uniformly up to this fraction of the way to the neighbouring "
                         "training levels (0 = the exact training levels, the seed's method)")

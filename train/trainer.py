@@ -25,12 +25,14 @@ from runtimes.core.errors import UserError
 from runtimes.core.images import atomic_write_bytes, ensure_writable_dir, removed_if_left_empty
 from runtimes.core.latency import cpu_model
 from runtimes.core.levels import make_level_map
-from train import COMPILE_MODES, interrupt
+from train import COMPILE_MODES, LEVEL_WEIGHTINGS, interrupt
 from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
 from train.data import LevelBatches, add_noise_torch, load_images
 from train.device import resolve_device
 from train.evaluate import evaluate_model, load_eval_set
 from train.model import ModelConfig, build_model, count_macs, count_params, preset
+
+LOG_EPS = 1e-3  # "log" weighting: log(L1 + this); L1 of a well-restored sigma 5 crop is about 1e-2
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,9 @@ class TrainConfig:
     schedule: str = "cosine"
     level_jitter: float = 0.0  # draw each sample's level around its training level (0: exact levels)
     level_exact: float = 0.0  # with jitter: the fraction of each level's samples kept at the exact level
-    level_weighting: str = "strength"  # "strength": each level's L1 divided by its strength; "none": plain mean
+    # "strength": each level's L1 divided by its strength; "none": plain mean; "log": the mean of log L1 per sample
+    # (its gradient is each sample's gradient over its own error: every level pulls as its PSNR moves)
+    level_weighting: str = "strength"
     # "points": the training levels (with jitter around them); "strata": continuous, each level's samples uniform
     # between the next level towards the neutral one (the neutral level for the first) and it
     level_sampling: str = "points"
@@ -102,6 +106,9 @@ class TrainConfig:
             raise UserError("--level-exact must be a fraction in [0, 1]")
         if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
             raise UserError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
+        if self.level_weighting not in LEVEL_WEIGHTINGS:
+            raise UserError(f"--level-weighting must be one of {', '.join(LEVEL_WEIGHTINGS)}, "
+                            f"got {self.level_weighting!r}")
         if self.level_sampling not in ("points", "strata"):
             raise UserError(f"--level-sampling must be points or strata, got {self.level_sampling!r}")
         if self.level_sampling == "strata" and self.level_jitter > 0:
@@ -309,8 +316,12 @@ class Trainer:
 
     def loss(self, out: torch.Tensor, target: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
         """L1 averaged over levels; with "strength" weighting each level's L1 is divided by its strength,
-        so every level pulls equally on the shared weights (the residual scales with the strength)."""
+        so every level pulls equally on the shared weights (the residual scales with the strength); with "log"
+        the mean of log(L1 + 1e-3) per sample, whose gradient is each sample's own over its error: the
+        gradient of the mean PSNR (for L1), between "none" (high levels dominate) and "strength" (low ones do)."""
         per_sample = (out - target).abs().mean(dim=(1, 2, 3))
+        if self.cfg.level_weighting == "log":
+            return torch.log(per_sample + LOG_EPS).mean()
         if self.cfg.level_weighting == "strength" and self.model.cfg.form != "plain":
             floor = 1e-3 if self.cfg.weight_floor is None else max(1e-3, self.level_map.strength(self.cfg.weight_floor))
             s = self.model.strength(levels).abs().clamp_min(floor)
