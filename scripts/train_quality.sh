@@ -2,13 +2,13 @@
 # Retrain the shipped denoisers with the low-strength fix (docs/results.md, "The low-strength collapse"): each
 # preset starts from its shipped weights converted to FORM (`--init` across forms: exact at the top level; the
 # multi-scale presets from scratch), trains sigma 0-75 continuously (strata over 15 35 55 75, a quarter of each
-# stratum pinned at its level) with the log weighting (each sample pulls by its relative error), then is scored
+# stratum pinned at its level) with the strength weighting floored at sigma 5, then is scored
 # on CBSD68 at sigma 0 5 15 25 35 50 75 90 beside the weights it started from. Runs go side by side (one GPU, or a
 # CPU split into one thread each). A run folder that exists is continued exactly (--resume) to its own budget; to
 # train further, give a new OUT_DIR and INIT_DIR=<the old one>: each preset then starts from its best checkpoint
 # there (with a fresh schedule) instead of the shipped weights.
 #
-# Usage: [PRESETS="fast mobile"] [FORM=shift] [PATCH=96] [LR=2e-4] [WEIGHTING=log] [INIT_DIR=...] [EXTRA="..."]
+# Usage: [PRESETS="fast mobile"] [FORM=shift] [PATCH=96] [LR=2e-4] [WEIGHTING=strength] [INIT_DIR=...] [EXTRA="..."]
 #        scripts/train_quality.sh DATA_ROOT OUT_DIR BUDGET
 #   BUDGET: wall-clock minutes per run, or Nsteps. DATA_ROOT holds train/CBSD432 and test/{CBSD68,Set14}.
 #   `python -m train.ship OUT_DIR/dn-<preset>-<form> --name denoise-<class>` ships a run (class: fast, mobile, paper).
@@ -37,8 +37,8 @@ one() {  # preset
     init=(--init "$INIT_DIR/dn-$p-$FORM/best.safetensors")
   # shellcheck disable=SC2086
   { env ${THREADS:+OMP_NUM_THREADS=$THREADS} python -m train --task denoise --preset "$p" --form "$FORM" \
-        --levels 15 35 55 75 --level-sampling strata --level-exact 0.25 --level-weighting "${WEIGHTING:-log}" "${init[@]}" \
-        --lr "${LR:-2e-4}" \
+        --levels 15 35 55 75 --level-sampling strata --level-exact 0.25 --weight-floor 5 "${init[@]}" \
+        --level-weighting "${WEIGHTING:-strength}" --lr "${LR:-2e-4}" \
         --data "$DATA/train/CBSD432" --exclude 302003.jpg --patch "$PATCH" --val "$DATA/test/Set14" \
         --val-every 2000 --workers "$WORKERS" "${B[@]}" --no-progress --out "$run" "${resume[@]}" ${EXTRA:-} \
     && python -m train.evaluate --compare "denoise-$cls" "$run/best.safetensors" --set "$DATA/test/CBSD68" \

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "default 0, the seed's map)")
     p.add_argument("--seed", type=int, default=0, help="initialisation and batch seed (default 0)")
     p.add_argument("--val", help="folder of validation images (centre crops)")
+    p.add_argument("--val-levels", nargs="+", type=str, metavar="LEVEL",
+                   help="validate at these levels (default: the training levels; the best checkpoint maximises their "
+                        "mean), e.g. 5 15 35 55 75 to watch sigma 5 under strata sampling")
     p.add_argument("--val-every", type=int, default=1000, help="validate every N steps")
     p.add_argument("--save-every", type=int, default=500, help="save the resumable state every N steps")
     p.add_argument("--workers", type=int, help="data-loader processes")
@@ -106,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         level_weighting=a.level_weighting, level_jitter=a.level_jitter, level_exact=a.level_exact,
         level_sampling=a.level_sampling, strength_offset=a.strength_offset,
         weight_floor=None if a.weight_floor is None else parse_level(a.weight_floor),
-        val=a.val, val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
+        val=a.val, val_levels=tuple(parse_level(x) for x in a.val_levels) if a.val_levels else None,
+        val_every=a.val_every, save_every=a.save_every, workers=a.workers, device=a.device,
         amp=not a.no_amp, compile=None if a.compile is None else a.compile == "on", compile_mode=a.compile_mode,
         exclude=tuple(a.exclude), progress=not a.no_progress, init=a.init).check()
     best = train(cfg, resume=a.resume)

@@ -120,6 +120,12 @@ def test_validation_history_and_schedule(tmp_path, tiny_image_dir):
     hist = json.loads((best.parent / "history.json").read_text())
     assert read_meta(best.parent / "last.safetensors")["validation"] == hist
     assert [h["step"] for h in hist][:2] == [4, 8] and set(hist[0]) >= {"15", "45", "mean"}
+    watched = train(_cfg(tiny_image_dir, tmp_path / "w", val=str(tiny_image_dir), val_crop=48, val_every=4, steps=4,
+                         val_levels=(5.0, 45.0)))
+    row = read_meta(watched)["validation"][0]
+    assert set(row) == {"step", "5", "45", "mean"}
+    assert row["mean"] == pytest.approx((row["5"] + row["45"]) / 2, abs=2e-3)
+    assert read_meta(watched)["train_config"]["val_levels"] == [5.0, 45.0]
     cfg = _cfg(tiny_image_dir, tmp_path)
     assert lr_at(cfg, 0, 100) == pytest.approx(cfg.lr)
     assert lr_at(cfg, 100, 100) == pytest.approx(cfg.lr * cfg.lr_min_ratio)
@@ -149,6 +155,9 @@ def _cli(*args):
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--workers", "-1"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--seed", "-1"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--levels", "25", "25"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--val-levels", "5", "5"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--val-levels", "0"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--val-levels", "300"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--level-exact", "0.5"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--preset", "bogus"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--channels", "0"],
