@@ -123,6 +123,8 @@ class TrainConfig:
         if self.level_exact > 0 and self.level_jitter == 0 and self.level_sampling != "strata":
             raise UserError("--level-exact only applies with --level-jitter > 0 or --level-sampling strata "
                             "(otherwise every level is exact)")
+        if self.val_levels and not self.val:
+            raise UserError("--val-levels needs --val (the folder of validation images to score them on)")
         for name in ("levels", "val_levels"):
             levels = [float(x) for x in getattr(self, name) or ()]
             if len(set(levels)) != len(levels):
@@ -327,7 +329,7 @@ class Trainer:
     def loss(self, out: torch.Tensor, target: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
         """L1 averaged over levels; with "strength" weighting each level's L1 is divided by its strength,
         so every level pulls equally on the shared weights (the residual scales with the strength); with "log"
-        the mean of log(L1 + 1e-3) per sample, whose gradient is each sample's own over its error: the
+        the mean of log(L1 + LOG_EPS) per sample, whose gradient is each sample's own over its error: the
         gradient of the mean PSNR (for L1), between "none" (high levels dominate) and "strength" (low ones do)."""
         per_sample = (out - target).abs().mean(dim=(1, 2, 3))
         if self.cfg.level_weighting == "log":
