@@ -31,14 +31,15 @@ one() {  # preset
   # a multi-scale preset (unet-fast, unet-mobile) has no shipped weights: it starts from scratch and is compared
   # with the shipped weights of its latency class (denoise-fast, denoise-mobile), which it would replace
   local p=$1 run="$OUT/dn-$1-$FORM" resume=() cls=${1#unet-} init=()
+  local floor=(); [ "${WEIGHTING:-strength}" = strength ] && floor=(--weight-floor 5)  # the floor bounds 1/strength only
   [ "$cls" = "$p" ] && init=(--init "denoise-$p")
   [ -f "$run/last.state.safetensors" ] && resume=(--resume)
   [ -n "${INIT_DIR:-}" ] && [ -f "$INIT_DIR/dn-$p-$FORM/best.safetensors" ] && \
     init=(--init "$INIT_DIR/dn-$p-$FORM/best.safetensors")
   # shellcheck disable=SC2086
   { env ${THREADS:+OMP_NUM_THREADS=$THREADS} python -m train --task denoise --preset "$p" --form "$FORM" \
-        --levels 15 35 55 75 --level-sampling strata --level-exact 0.25 --weight-floor 5 "${init[@]}" \
-        --level-weighting "${WEIGHTING:-strength}" --lr "${LR:-2e-4}" \
+        --levels 15 35 55 75 --level-sampling strata --level-exact 0.25 "${init[@]}" \
+        --level-weighting "${WEIGHTING:-strength}" "${floor[@]}" --lr "${LR:-2e-4}" \
         --data "$DATA/train/CBSD432" --exclude 302003.jpg --patch "$PATCH" --val "$DATA/test/Set14" \
         --val-every 2000 --workers "$WORKERS" "${B[@]}" --no-progress --out "$run" "${resume[@]}" ${EXTRA:-} \
     && python -m train.evaluate --compare "denoise-$cls" "$run/best.safetensors" --set "$DATA/test/CBSD68" \

@@ -170,7 +170,9 @@ def qat_config(weights: str, **overrides):
                out_gate=arch.get("out_gate"), levels=levels,
                baseline_level=baseline, level_jitter=float(tc.get("level_jitter", 0.0)),
                level_exact=float(tc.get("level_exact", 0.0)), level_sampling=tc.get("level_sampling", "points"),
-               strength_offset=float(tc.get("strength_offset", 0.0)), weight_floor=tc.get("weight_floor"),
+               strength_offset=float(tc.get("strength_offset", 0.0)),
+               # a floor stored beside another weighting never acted (older runs accepted it): not carried over
+               weight_floor=tc.get("weight_floor") if tc.get("level_weighting", "strength") == "strength" else None,
                level_weighting=tc.get("level_weighting", "strength"), init=str(path), qat=True)
     return TrainConfig(**{**cfg, **overrides})
 

@@ -118,6 +118,10 @@ class TrainConfig:
             raise UserError("--level-jitter applies to --level-sampling points; strata already cover the whole range")
         if self.weight_floor is not None and not 0.0 <= self.weight_floor < math.inf:
             raise UserError(f"--weight-floor must be a finite level >= 0, got {self.weight_floor:g}")
+        if self.weight_floor is not None and (self.level_weighting != "strength" or self.baseline_level is not None):
+            what = ("a dedicated model (--baseline-level) is not weighted by level" if self.baseline_level is not None
+                    else f"--level-weighting {self.level_weighting} does not divide by the strength")
+            raise UserError(f"--weight-floor applies to --level-weighting strength only ({what}); drop it")
         if not 0.0 <= self.strength_offset < 1.0:
             raise UserError(f"--strength-offset must be in [0, 1), got {self.strength_offset:g}")
         if self.level_exact > 0 and self.level_jitter == 0 and self.level_sampling != "strata":

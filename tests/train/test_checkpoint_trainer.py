@@ -163,6 +163,10 @@ def _cli(*args):
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--val", "samples",
      "--val-levels", "300"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--level-exact", "0.5"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--level-weighting", "log",
+     "--weight-floor", "5"],  # the floor acts on the strength weighting only
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--baseline-level", "25",
+     "--weight-floor", "5"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--preset", "bogus"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--channels", "0"],
 ])

@@ -81,6 +81,13 @@ def test_qat_config_follows_the_checkpoint(tmp_path, tiny_image_dir):
         train(qat_config(str(odd), data=str(tiny_image_dir), out=str(tmp_path / "bad"), batch=2, patch=32,
                          workers=0, device="cpu", steps=1, progress=False))
     assert not (tmp_path / "bad").exists()
+    # a floor stored beside the log weighting (accepted by older trainers, where it did nothing) is not carried over
+    logged = save_checkpoint(tmp_path / "log.safetensors", _model("linear", 8, 2),
+                             meta | {"train_config": {"level_weighting": "log", "weight_floor": 5.0}})
+    assert qat_config(str(logged), data=".", out="q").weight_floor is None
+    floored = save_checkpoint(tmp_path / "floor.safetensors", _model("linear", 8, 2),
+                              meta | {"train_config": {"weight_floor": 5.0}})
+    assert qat_config(str(floored), data=".", out="q").weight_floor == 5.0
     bare = save_checkpoint(tmp_path / "bare.safetensors", _model("linear", 8, 2), {"train_levels": [15.0, 45.0]})
     assert qat_config(str(bare), data=".", out="q").preset == "tiny"  # no preset recorded: found from the shape
     bare_fast = save_checkpoint(tmp_path / "bare_fast.safetensors", _model("linear", 0, 4), {"train_levels": [15.0]})
