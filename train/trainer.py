@@ -24,7 +24,7 @@ import torch
 from runtimes.core.errors import UserError
 from runtimes.core.images import atomic_write_bytes, ensure_writable_dir, removed_if_left_empty
 from runtimes.core.latency import cpu_model
-from runtimes.core.levels import make_level_map
+from runtimes.core.levels import LevelMap, make_level_map
 from train import COMPILE_MODES, LEVEL_WEIGHTINGS, interrupt
 from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
 from train.data import LevelBatches, add_noise_torch, load_images
@@ -232,11 +232,18 @@ class Trainer:
         if init.level_map.knots and not self.level_map.knots:
             raise UserError(f"{path} has a calibrated level map (train.calibrate); start from the weights it was "
                             "calibrated from, and calibrate again after training")
-        same = (init.level_map.to_dict() == self.level_map.to_dict() if init.level_map.knots else
-                init.level_map.to_dict() == self.level_map.uncalibrated().to_dict())  # an offset run may start plain
-        if not same:
-            raise UserError(f"{path} was trained at levels {init.level_map.train_levels}, this run at "
-                            f"{self.level_map.train_levels}; use the same levels")
+        # The maps must agree as functions of the level (the largest training level sets the slope); the levels each
+        # run trains at may differ: a fine-tune may add levels inside the range, e.g. sigma 5 under 15 35 55 75.
+        def mapping(m: LevelMap) -> dict:
+            return {k: v for k, v in m.to_dict().items() if k != "train_levels"}
+
+        # an offset run (knots) may start from a plain map
+        mine = self.level_map if init.level_map.knots else self.level_map.uncalibrated()
+        if mapping(init.level_map) != mapping(mine):
+            levels = " ".join(f"{x:g}" for x in init.level_map.train_levels)
+            raise UserError(f"{path} was trained at levels {levels} ({mapping(init.level_map)['formula']}), this run "
+                            f"maps levels by {mapping(mine)['formula']}; keep the largest training level and the "
+                            "strength options of the run it starts from")
         if init.cfg == target:
             return init.state_dict()
         try:

@@ -217,6 +217,17 @@ def test_cli_init_starts_from_the_checkpoint(tmp_path, tiny_image_dir):
     assert read_meta(out / "last.safetensors")["train_config"]["init"] == str(start)
 
 
+def test_init_may_add_levels_inside_the_range_but_not_move_its_top(tmp_path, tiny_image_dir):
+    """A fine-tune may train at more levels than the run it starts from (sigma 5 under 15 45): the weights mean the
+    same at every level. A different largest level changes what every level means, and is refused."""
+    start = train(_cfg(tiny_image_dir, tmp_path / "a", steps=1))  # levels 15 45
+    more = train(_cfg(tiny_image_dir, tmp_path / "b", steps=1, levels=(5, 15, 45), init=str(start)))
+    assert read_meta(more)["level_map"]["train_levels"] == [5.0, 15.0, 45.0]
+    with pytest.raises(UserError, match="keep the largest training level"):
+        train(_cfg(tiny_image_dir, tmp_path / "c", steps=1, levels=(15, 30), init=str(start)))
+    assert not (tmp_path / "c").exists()
+
+
 def test_cli_empty_folder(tmp_path):
     r = _cli("-m", "train", "--task", "denoise", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--steps", "1")
     assert r.returncode == 2 and "no image files" in r.stderr and "Traceback" not in r.stderr
