@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ import torch
 from runtimes.core.errors import UserError
 from runtimes.core.images import atomic_write_bytes, ensure_writable_dir, removed_if_left_empty
 from runtimes.core.latency import cpu_model
-from runtimes.core.levels import LevelMap, make_level_map
+from runtimes.core.levels import make_level_map
 from train import COMPILE_MODES, LEVEL_WEIGHTINGS, interrupt
 from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
 from train.data import LevelBatches, add_noise_torch, load_images
@@ -234,15 +234,12 @@ class Trainer:
                             "calibrated from, and calibrate again after training")
         # The maps must agree as functions of the level (the largest training level sets the slope); the levels each
         # run trains at may differ: a fine-tune may add levels inside the range, e.g. sigma 5 under 15 35 55 75.
-        def mapping(m: LevelMap) -> dict:
-            return {k: v for k, v in m.to_dict().items() if k != "train_levels"}
-
-        # an offset run (knots) may start from a plain map
+        # An offset run (knots) may start from a plain map.
         mine = self.level_map if init.level_map.knots else self.level_map.uncalibrated()
-        if mapping(init.level_map) != mapping(mine):
+        if replace(init.level_map, train_levels=()) != replace(mine, train_levels=()):
             levels = " ".join(f"{x:g}" for x in init.level_map.train_levels)
-            raise UserError(f"{path} was trained at levels {levels} ({mapping(init.level_map)['formula']}), this run "
-                            f"maps levels by {mapping(mine)['formula']}; keep the largest training level and the "
+            raise UserError(f"{path} was trained at levels {levels} ({init.level_map.to_dict()['formula']}), this run "
+                            f"maps levels by {mine.to_dict()['formula']}; keep the largest training level and the "
                             "strength options of the run it starts from")
         if init.cfg == target:
             return init.state_dict()
