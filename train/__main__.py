@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-gate", choices=("strength", "unit"),
                    help="the output conv's factor: the strength (the seed) or unit: min(1, level / one unit), which "
                         "keeps level 0 exact without asking the body for a 1/strength gain at low levels")
+    p.add_argument("--biases", choices=("constant", "level"),
+                   help="constant (the seed) or level: with --form shift every bias of the network moves with the "
+                        "level and none is constant, so with --out-gate unit the network scales with the image and "
+                        "the level together (noise of any level is the same problem at another contrast); default: "
+                        "constant")
     p.add_argument("--levels", nargs="+", type=str, help="training levels in the task's unit")
     p.add_argument("--baseline-level", type=str, help="train a dedicated plain model at this single level")
     b = p.add_mutually_exclusive_group()
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = TrainConfig(
         task=a.task, data=a.data, out=a.out, preset=a.preset, form=a.form, channels=a.channels, blocks=a.blocks,
-        block_levels=a.block_levels, out_gate=a.out_gate,
+        block_levels=a.block_levels, out_gate=a.out_gate, biases=a.biases,
         levels=tuple(parse_level(x) for x in a.levels) if a.levels else None,
         baseline_level=parse_level(a.baseline_level) if a.baseline_level is not None else None,
         steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule, seed=a.seed,

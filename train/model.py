@@ -55,6 +55,12 @@ class ModelConfig:
     # the way up, skips added (see `LevelNet`)
     topology: str = "hyperres"
     depth: int = 0
+    # "constant" (the seed: every conv has a constant bias) or "level" (shift form only): no constant bias
+    # anywhere, every conv's bias is s * c (the plain convs too). With the unit output gate the network is then
+    # positively homogeneous in the image and the strength together, f(k*y, k*s) = k*f(y, s), as a bias-free
+    # denoiser is in the image: noise of any level is the same problem at another contrast, and the body needs
+    # no 1/s gain, which bias shifts can only build by switching units (the shift form's dead band)
+    biases: str = "constant"
 
     def __post_init__(self):
         if self.form not in FORMS:
@@ -68,6 +74,10 @@ class ModelConfig:
             raise UserError(f"block_levels must be 1 or 2 (level convs per residual block), got {self.block_levels}")
         if self.out_gate not in ("strength", "unit"):
             raise UserError(f"out_gate must be strength or unit, got {self.out_gate!r}")
+        if self.biases not in ("constant", "level"):
+            raise UserError(f"biases must be constant or level, got {self.biases!r}")
+        if self.biases == "level" and self.form != "shift":
+            raise UserError(f"biases=level moves every bias with the level: it needs the shift form, got {self.form!r}")
         if self.scale not in (2, 4):
             raise UserError(f"scale must be 2 or 4 (the body's downsampling factor), got {self.scale}")
         if self.topology not in TOPOLOGIES:
@@ -129,7 +139,8 @@ def preset_for_arch(arch: dict) -> str | None:
     for name in PRESETS:
         try:
             cfg = preset(name, form=arch.get("form"), channels=arch.get("channels"), blocks=arch.get("blocks"),
-                         block_levels=arch.get("block_levels"), out_gate=arch.get("out_gate"))
+                         block_levels=arch.get("block_levels"), out_gate=arch.get("out_gate"),
+                         biases=arch.get("biases"))
         except UserError:
             continue
         if cfg.to_dict() == {**cfg.to_dict(), **arch}:
@@ -152,13 +163,18 @@ class LevelConv2d(nn.Module):
     shift:  y = conv(x, W, b) + s * c        the affine form with A = 0 but its bias: the level moves the
             biases only (what FFDNet's noise-level input channel does to its first conv), at no extra conv
     plain:  y = conv(x, W, b)                (level ignored)
+
+    `const_bias=False` keeps b at zero (a buffer, not trained): shift is then conv(x, W) + s * c.
     """
 
-    def __init__(self, cin: int, cout: int, form: str, k: int = 3, stride: int = 1):
+    def __init__(self, cin: int, cout: int, form: str, k: int = 3, stride: int = 1, const_bias: bool = True):
         super().__init__()
         self.form, self.stride, self.padding = form, stride, k // 2
         self.weight = nn.Parameter(torch.empty(cout, cin, k, k))
-        self.bias = nn.Parameter(torch.zeros(cout))
+        if const_bias:
+            self.bias = nn.Parameter(torch.zeros(cout))
+        else:
+            self.register_buffer("bias", torch.zeros(cout))
         if form == "affine":
             self.weight_b = nn.Parameter(torch.empty(cout, cin, k, k))
             self.bias_b = nn.Parameter(torch.zeros(cout))
@@ -197,10 +213,10 @@ class ResBlock(nn.Module):
     block carries 0.4 % of its sigma-75 weight. One level conv per block makes it scale as s.
     """
 
-    def __init__(self, c: int, form: str, levels: int = 2):
+    def __init__(self, c: int, form: str, levels: int = 2, const_bias: bool = True):
         super().__init__()
-        self.conv1 = LevelConv2d(c, c, form if levels == 2 else "plain")
-        self.conv2 = LevelConv2d(c, c, form)
+        self.conv1 = LevelConv2d(c, c, form if levels == 2 else "plain", const_bias=const_bias)
+        self.conv2 = LevelConv2d(c, c, form, const_bias=const_bias)
         self.conv2.reset_parameters(gain=0.1)  # blocks start near identity: a stable deep residual trunk
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -258,25 +274,29 @@ class LevelNet(nn.Module):
         self.cfg, self.level_map = cfg, level_map
         c, t, form = cfg.channels, cfg.tail_channels, cfg.form
         r = cfg.scale
-        self.head = nn.Conv2d(cfg.in_channels, c, 2 * r - 1, stride=r, padding=r - 1)
-        block = lambda w: ResBlock(w, form, cfg.block_levels)  # noqa: E731
+        cb = cfg.biases == "constant"
+        # with level biases the topology's plain convs move their biases with the level too (shift, no constant)
+        conv = (lambda a, b, k, stride=1: nn.Conv2d(a, b, k, stride=stride, padding=k // 2)) if cb else \
+            (lambda a, b, k, stride=1: LevelConv2d(a, b, "shift", k, stride, const_bias=False))  # noqa: E731
+        self.head = conv(cfg.in_channels, c, 2 * r - 1, stride=r)
+        block = lambda w: ResBlock(w, form, cfg.block_levels, const_bias=cb)  # noqa: E731
         self.body = nn.ModuleList(block(c << cfg.depth) for _ in range(cfg.blocks))  # unet: the bottom
         self.shuffles = nn.ModuleDict({"out": nn.PixelShuffle(r)})
         if cfg.topology == "unet":
             d = range(cfg.depth)
             self.down_blocks = nn.ModuleList(nn.ModuleList(block(c << i) for _ in range(cfg.blocks)) for i in d)
-            self.down = nn.ModuleList(nn.Conv2d(c << i, c << (i + 1), 3, stride=2, padding=1) for i in d)
-            self.up = nn.ModuleList(nn.Conv2d(c << (i + 1), 4 * (c << i), 1) for i in d)
+            self.down = nn.ModuleList(conv(c << i, c << (i + 1), 3, stride=2) for i in d)
+            self.up = nn.ModuleList(conv(c << (i + 1), 4 * (c << i), 1) for i in d)
             self.up_blocks = nn.ModuleList(nn.ModuleList(block(c << i) for _ in range(cfg.blocks)) for i in d)
             self.shuffles.update({f"up_{i}": nn.PixelShuffle(2) for i in d})
-        self.conv_body = nn.Conv2d(c, c, 3, padding=1)
+        self.conv_body = conv(c, c, 3)
         tail_form = "plain" if cfg.residual == "none" or form == "plain" else "linear"
         if t:
-            self.up = nn.Conv2d(c, r * r * t, 3, padding=1)
-            self.conv_tail = nn.Conv2d(t, t, 3, padding=1)
-            self.conv_out = LevelConv2d(t, cfg.in_channels, tail_form)
+            self.up = conv(c, r * r * t, 3)
+            self.conv_tail = conv(t, t, 3)
+            self.conv_out = LevelConv2d(t, cfg.in_channels, tail_form, const_bias=cb)
         else:  # no full-resolution convs: the last conv predicts r*r sub-pixels per output pixel
-            self.conv_out = LevelConv2d(c, r * r * cfg.in_channels, tail_form)
+            self.conv_out = LevelConv2d(c, r * r * cfg.in_channels, tail_form, const_bias=cb)
         if cfg.residual == "global":
             self.conv_out.reset_parameters(gain=0.1)
 
@@ -305,18 +325,26 @@ class LevelNet(nn.Module):
     def forward_strength(self, x: torch.Tensor, s: torch.Tensor | None, ops: Ops = NETWORK_OPS) -> torch.Tensor:
         """The network at strength s ((N,), or None where `ops` bakes the level in), each step through `ops`."""
         h, w = x.shape[-2:]
-        feat = ops.conv("head", self.head, ops.point("image", x))
+        conv = self._conv
+        feat = conv(ops, "head", self.head, ops.point("image", x), s)
         y = self._unet(feat, s, ops) if self.cfg.topology == "unet" else self._blocks("body", self.body, feat, s, ops)
-        y = ops.add("feat_add", ops.conv("conv_body", self.conv_body, y), feat)
+        y = ops.add("feat_add", conv(ops, "conv_body", self.conv_body, y, s), feat)
         s_out = self.out_scale(s)
         if self.cfg.tail_channels:  # relu(shuffle(conv)) == shuffle(relu(conv)): the ReLU fuses into `up`
-            y = ops.shuffle("out", self, ops.conv("up", self.up, y, relu=True))
-            y = ops.level("conv_out", self.conv_out, ops.conv("conv_tail", self.conv_tail, y, relu=True), s_out,
+            y = ops.shuffle("out", self, conv(ops, "up", self.up, y, s, relu=True))
+            y = ops.level("conv_out", self.conv_out, conv(ops, "conv_tail", self.conv_tail, y, s, relu=True), s_out,
                           last=True)
         else:
             y = ops.shuffle("out", self, ops.level("conv_out", self.conv_out, y, s_out, last=True))
         y = y[..., :h, :w]
         return x + y if self.cfg.residual == "global" else y
+
+    @staticmethod
+    def _conv(ops: Ops, name: str, m: nn.Module, x: torch.Tensor, s, relu: bool = False) -> torch.Tensor:
+        """One of the topology's convs: plain, or (biases="level") a shift conv moved by the level."""
+        if isinstance(m, LevelConv2d):
+            return ops.level(name, m, x, s, relu=relu)
+        return ops.conv(name, m, x, relu=relu)
 
     @staticmethod
     def _blocks(name: str, blocks: nn.ModuleList, y: torch.Tensor, s, ops: Ops) -> torch.Tensor:
@@ -329,11 +357,11 @@ class LevelNet(nn.Module):
         for i in range(self.cfg.depth):
             y = self._blocks(f"down_blocks.{i}", self.down_blocks[i], y, s, ops)
             skips.append(y)
-            y = ops.conv(f"down.{i}", self.down[i], y)
+            y = self._conv(ops, f"down.{i}", self.down[i], y, s)
         y = self._blocks("body", self.body, y, s, ops)
         for i in reversed(range(self.cfg.depth)):
             skip = skips[i]
-            up = ops.shuffle(f"up_{i}", self, ops.conv(f"up.{i}", self.up[i], y))
+            up = ops.shuffle(f"up_{i}", self, self._conv(ops, f"up.{i}", self.up[i], y, s))
             if up.shape[-2:] != skip.shape[-2:]:  # off the grid (eager only: exported graphs take on-grid sizes,
                 up = up[..., : skip.shape[-2], : skip.shape[-1]]  # which the runtimes pad every frame to)
             y = ops.add(f"skip.{i}", up, skip)

@@ -167,7 +167,7 @@ def qat_config(weights: str, **overrides):
     cfg = dict(task=meta.get("task"), preset=name,
                form=None if arch.get("form") == "plain" else arch.get("form"), channels=arch.get("channels"),
                blocks=arch.get("blocks"), block_levels=arch.get("block_levels"),
-               out_gate=arch.get("out_gate"), levels=levels,
+               out_gate=arch.get("out_gate"), biases=arch.get("biases"), levels=levels,
                baseline_level=baseline, level_jitter=float(tc.get("level_jitter", 0.0)),
                level_exact=float(tc.get("level_exact", 0.0)), level_sampling=tc.get("level_sampling", "points"),
                strength_offset=float(tc.get("strength_offset", 0.0)),

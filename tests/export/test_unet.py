@@ -101,6 +101,33 @@ def test_onnx_folded_matches_reference(unet_ckpt, reference, tmp_path):
             np.testing.assert_allclose(got, reference(unet_ckpt, x, level), rtol=0, atol=1e-4)
 
 
+def test_level_biases_export_folded_and_fixed(unet_level_bias_ckpt, reference, tmp_path):
+    """Level biases everywhere (the topology's plain convs become shift convs): the folded and fixed ONNX graphs
+    match the network, and the folded graph keeps constant weights (no weight is computed from the level)."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    from export.base import ExportConfig
+    from export.onnx import OnnxConfig, export_onnx
+    from runtimes.runners.onnxruntime import OnnxRunner
+
+    x = np.random.default_rng(2).random((1, 3, 40, 56), dtype=np.float32)
+    folded = export_onnx(OnnxConfig(ExportConfig(str(unet_level_bias_ckpt), tmp_path / "folded")))
+    assert folded.meta["validation"]["status"] == "passed"
+    g = onnx.load(folded.path).graph
+    consts = {t.name for t in g.initializer}
+    assert all(n.input[1] in consts for n in g.node if n.op_type == "Conv")
+    with OnnxRunner(folded.path, provider="cpu") as runner:
+        for level in (0.0, 0.5, 5.0, 35.0, 75.0):
+            got = runner.run({"image": x, "level": np.array([level], np.float32)})["restored"]
+            np.testing.assert_allclose(got, reference(unet_level_bias_ckpt, x, level), rtol=0, atol=1e-4)
+    fixed = export_onnx(OnnxConfig(ExportConfig(str(unet_level_bias_ckpt), tmp_path / "fixed", level_mode="fixed",
+                                                level=15.0)))
+    with OnnxRunner(fixed.path, provider="cpu") as runner:
+        got = runner.run({"image": x})["restored"]
+    np.testing.assert_allclose(got, reference(unet_level_bias_ckpt, x, 15.0), rtol=0, atol=1e-4)
+
+
 @pytest.mark.slow
 def test_tflite_and_coreml_convert(unet_ckpt, reference, tmp_path):
     pytest.importorskip("litert_torch")

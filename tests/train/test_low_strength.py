@@ -56,6 +56,39 @@ def test_level_zero_is_identity(form, block_levels, gate, task):
     assert not torch.allclose(model(x, torch.tensor([lmap.train_levels[-1]])), x)
 
 
+@pytest.mark.parametrize("name", ["tiny", "unet-tiny"])
+def test_level_biases_make_the_network_homogeneous(name):
+    """Every bias s*c and the unit gate: the residual at (k*image, k*s) is k times the one at (image, s), for s at or
+    above one unit; with constant biases it is not. Level 0 stays exact and no constant bias is trained."""
+    torch.manual_seed(5)
+    lmap = make_level_map("denoise")
+    outs = {}
+    for biases in ("level", "constant"):
+        model = build_model(preset(name, form="shift", out_gate="unit", biases=biases), lmap).double().eval()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(0.0, 0.3 if p.dim() > 1 else 0.5)
+            x = torch.rand(1, 3, 24, 32, dtype=torch.float64)
+
+            def res(img, s, model=model):
+                return model.forward_strength(img, torch.tensor([s], dtype=torch.float64)) - img
+
+            outs[biases] = (res(3 * x, 0.6), 3 * res(x, 0.2))
+            assert torch.equal(model(x, torch.tensor([0.0])), x)
+        if biases == "level":
+            assert not any(n.endswith(".bias") for n, _ in model.named_parameters())
+            assert all(not b.any() for n, b in model.named_buffers() if n.endswith("bias"))
+    torch.testing.assert_close(*outs["level"], rtol=1e-9, atol=1e-9)
+    assert not torch.allclose(*outs["constant"], rtol=1e-3, atol=1e-3)
+
+
+def test_level_biases_need_the_shift_form():
+    with pytest.raises(UserError, match="biases=level .* needs the shift form"):
+        preset("tiny", form="linear", biases="level")
+    with pytest.raises(UserError, match="biases must be constant or level"):
+        preset("tiny", form="shift", biases="none")
+
+
 def test_bad_block_levels_refused():
     with pytest.raises(UserError, match="block_levels must be 1 or 2"):
         preset("tiny", block_levels=3)
