@@ -67,7 +67,12 @@ def restore(model, image: np.ndarray, level: float, device="cpu") -> np.ndarray:
 
 def evaluate_model(model, images: list[EvalImage], levels, device="cpu", with_ssim=True, progress=False,
                    restore_at: float | None = None) -> dict:
-    """Score a model at each level: {"rows": [{level, psnr, ssim, input_psnr}], "mean": {...}}.
+    """Score a model at each level: {"rows": [{level, psnr, ssim, input_psnr, below_input, worst_gain,
+    worst_image}], "mean": {...}}.
+
+    A mean over images can beat its input while an image loses to its own: `below_input` counts the images
+    restored worse than their degraded input, `worst_gain` is the smallest restored − input PSNR over the set
+    (its image: `worst_image`).
 
     restore_at: run the model at this level whatever the degradation level (a mis-set level knob);
     None restores each image at its own level.
@@ -81,14 +86,20 @@ def evaluate_model(model, images: list[EvalImage], levels, device="cpu", with_ss
 
         it = tqdm(it, desc="evaluate", unit="img", leave=False, file=sys.stderr)
     acc: dict[float, list[tuple[float, float, float]]] = {float(lv): [] for lv in levels}
+    names: dict[float, list[str]] = {float(lv): [] for lv in levels}
     for lv, im in it:
         deg = degrade(im.clean, task, lv, seed=image_seed(im.name))
         out = restore(model, deg, lv if restore_at is None else restore_at, device)
         s = ssim(out, im.clean, y_only) if with_ssim else float("nan")
         acc[float(lv)].append((psnr(out, im.clean, y_only), s, psnr(deg, im.clean, y_only)))
+        names[float(lv)].append(im.name)
     for lv, vals in acc.items():
         p, s, i = (float(np.mean(c)) for c in zip(*vals, strict=True))
-        rows.append({"level": lv, "psnr": p, "ssim": s, "input_psnr": i})
+        gains = [o - d for o, _, d in vals]
+        worst = int(np.argmin(gains))
+        rows.append({"level": lv, "psnr": p, "ssim": s, "input_psnr": i,
+                     "below_input": int(sum(g < 0 for g in gains)), "worst_gain": float(gains[worst]),
+                     "worst_image": names[lv][worst]})
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr", "ssim", "input_psnr")}
     result = {"task": task, "metric": "Y" if y_only else "RGB", "images": len(images), "rows": rows, "mean": mean}
     return result if restore_at is None else {**result, "restored_at": float(restore_at)}
@@ -102,6 +113,17 @@ def markdown_table(result: dict, unit: str) -> str:
     m = result["mean"]
     lines.append(f"| mean | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['input_psnr']:.2f} |")
     return "\n".join(lines)
+
+
+def below_input_lines(names: list[str], results: list[dict], unit: str) -> list[str]:
+    """One line per checkpoint and level at which an image was restored worse than its input (none: no line)."""
+    out = []
+    for name, res in zip(names, results, strict=True):
+        for r in res["rows"]:
+            if r.get("below_input"):
+                out.append(f"{name}: {r['below_input']} of {res['images']} images below their input at {unit} "
+                           f"{r['level']:g} (worst: {r['worst_image']}, {r['worst_gain']:+.2f} dB)")
+    return out
 
 
 def compare_table(names: list[str], results: list[dict], unit: str) -> str:
@@ -162,6 +184,8 @@ def run(weights: list[str], data: str, levels: list[float], json_path: str | Non
         print(markdown_table(results[0], unit))
     else:
         print(compare_table(names, results, unit))
+    for line in below_input_lines(names, results, unit):
+        print(line)
     if json_path:
         payload = results[0] if len(results) == 1 else {"compare": [dict(r, weights=str(w))
                                                                     for r, w in zip(results, weights, strict=True)]}

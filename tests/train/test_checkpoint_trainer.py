@@ -317,3 +317,28 @@ def test_level_weightings_pull_as_documented(tmp_path, tiny_image_dir):
     r = _cli("-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1",
              "--level-weighting", "psnr")
     assert r.returncode == 2 and "--level-weighting" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_evaluate_counts_images_below_their_input(tmp_path, tiny_image_dir):
+    """Each row counts the images restored worse than their own input and names the worst; the CLI prints a line
+    for such a level. Restored at the neutral level every image equals its input: none is below it."""
+    from train.evaluate import below_input_lines, evaluate_model, load_eval_set
+
+    torch.manual_seed(0)
+    model = build_model(preset("tiny"), make_level_map("denoise")).eval()
+    with torch.no_grad():  # a model that adds noise of its own: every image ends below its input
+        model.conv_out.bias.fill_(0.3)
+    images = load_eval_set(tiny_image_dir)
+    bad = evaluate_model(model, images, [15.0], with_ssim=False)["rows"][0]
+    assert bad["below_input"] == len(images) and bad["worst_gain"] < 0
+    assert bad["worst_image"] in {im.name for im in images}
+    neutral = evaluate_model(model, images, [15.0], with_ssim=False, restore_at=0.0)
+    assert neutral["rows"][0]["below_input"] == 0 and neutral["rows"][0]["worst_gain"] == 0.0
+    lines = below_input_lines(["m"], [{"images": len(images), "rows": [bad]}], "sigma")
+    assert lines == [f"m: {len(images)} of {len(images)} images below their input at sigma 15 "
+                     f"(worst: {bad['worst_image']}, {bad['worst_gain']:+.2f} dB)"]
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", model, {"steps": 1})
+    proc = subprocess.run([sys.executable, "-m", "train.evaluate", "--weights", str(ckpt), "--set", str(tiny_image_dir),
+                           "--levels", "15", "--device", "cpu"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert f"m: {len(images)} of {len(images)} images below their input at sigma 15" in proc.stdout
