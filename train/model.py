@@ -59,7 +59,8 @@ class ModelConfig:
     # anywhere, every conv's bias is s * c (the plain convs too). With the unit output gate the network is then
     # positively homogeneous in the image and the strength together, f(k*y, k*s) = k*f(y, s), as a bias-free
     # denoiser is in the image: noise of any level is the same problem at another contrast, and the body needs
-    # no 1/s gain, which bias shifts can only build by switching units (the shift form's dead band)
+    # no 1/s gain, which bias shifts can only build by switching units (the shift form's dead band). The image
+    # enters less mid-grey (0.5), so the scaling is about grey: f(g + k*(y - g), k*s) = k*f(y, s), g = 0.5
     biases: str = "constant"
 
     def __post_init__(self):
@@ -326,7 +327,10 @@ class LevelNet(nn.Module):
         """The network at strength s ((N,), or None where `ops` bakes the level in), each step through `ops`."""
         h, w = x.shape[-2:]
         conv = self._conv
-        feat = conv(ops, "head", self.head, ops.point("image", x), s)
+        image = ops.point("image", x)
+        if self.cfg.biases == "level":  # homogeneous about mid-grey: no constant bias has to cancel the image's mean
+            image = image - 0.5
+        feat = conv(ops, "head", self.head, image, s)
         y = self._unet(feat, s, ops) if self.cfg.topology == "unet" else self._blocks("body", self.body, feat, s, ops)
         y = ops.add("feat_add", conv(ops, "conv_body", self.conv_body, y, s), feat)
         s_out = self.out_scale(s)

@@ -58,8 +58,8 @@ def test_level_zero_is_identity(form, block_levels, gate, task):
 
 @pytest.mark.parametrize("name", ["tiny", "unet-tiny"])
 def test_level_biases_make_the_network_homogeneous(name):
-    """Every bias s*c and the unit gate: the residual at (k*image, k*s) is k times the one at (image, s), for s at or
-    above one unit; with constant biases it is not. Level 0 stays exact and no constant bias is trained."""
+    """Every bias s*c and the unit gate: the residual at (grey + k*(image - grey), k*s) is k times the one at
+    (image, s), for s at or above one unit (grey 0.5); with constant biases it is not. Level 0 stays exact and no constant bias is trained."""
     torch.manual_seed(5)
     lmap = make_level_map("denoise")
     outs = {}
@@ -73,7 +73,7 @@ def test_level_biases_make_the_network_homogeneous(name):
             def res(img, s, model=model):
                 return model.forward_strength(img, torch.tensor([s], dtype=torch.float64)) - img
 
-            outs[biases] = (res(3 * x, 0.6), 3 * res(x, 0.2))
+            outs[biases] = (res(0.5 + 3 * (x - 0.5), 0.6), 3 * res(x, 0.2))
             assert torch.equal(model(x, torch.tensor([0.0])), x)
         if biases == "level":
             assert not any(n.endswith(".bias") for n, _ in model.named_parameters())
