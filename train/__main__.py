@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "level and none is constant, so with --out-gate unit the network scales with the image and "
                         "the level together (noise of any level is the same problem at another contrast); default: "
                         "constant")
+    p.add_argument("--head", choices=("plain", "affine"),
+                   help="the head conv: plain (the seed; the level does not reach it) or affine (W = s*A + B: the "
+                        "features the body sees can change their gain with the level; --init from a plain head is "
+                        "exact at every level); default: plain")
     p.add_argument("--levels", nargs="+", type=str, help="training levels in the task's unit")
     p.add_argument("--baseline-level", type=str, help="train a dedicated plain model at this single level")
     b = p.add_mutually_exclusive_group()
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = TrainConfig(
         task=a.task, data=a.data, out=a.out, preset=a.preset, form=a.form, channels=a.channels, blocks=a.blocks,
-        block_levels=a.block_levels, out_gate=a.out_gate, biases=a.biases,
+        block_levels=a.block_levels, out_gate=a.out_gate, biases=a.biases, head=a.head,
         levels=tuple(parse_level(x) for x in a.levels) if a.levels else None,
         baseline_level=parse_level(a.baseline_level) if a.baseline_level is not None else None,
         steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule, seed=a.seed,

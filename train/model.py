@@ -62,6 +62,10 @@ class ModelConfig:
     # no 1/s gain, which bias shifts can only build by switching units (the shift form's dead band). The image
     # enters less mid-grey (0.5), so the scaling is about grey: f(g + k*(y - g), k*s) = k*f(y, s), g = 0.5
     biases: str = "constant"
+    # the head conv's form: "plain" (the seed: the level does not reach it) or "affine" (W = s*A + B, b = s*a + c:
+    # the features the body sees can change their gain with the level, at one more head conv, about 1 % of
+    # `unet-fast`'s MACs)
+    head: str = "plain"
 
     def __post_init__(self):
         if self.form not in FORMS:
@@ -79,6 +83,10 @@ class ModelConfig:
             raise UserError(f"biases must be constant or level, got {self.biases!r}")
         if self.biases == "level" and self.form != "shift":
             raise UserError(f"biases=level moves every bias with the level: it needs the shift form, got {self.form!r}")
+        if self.head not in ("plain", "affine"):
+            raise UserError(f"head must be plain or affine, got {self.head!r}")
+        if self.head == "affine" and self.biases == "level":
+            raise UserError("an affine head keeps its constant weights and bias: it does not go with biases=level")
         if self.scale not in (2, 4):
             raise UserError(f"scale must be 2 or 4 (the body's downsampling factor), got {self.scale}")
         if self.topology not in TOPOLOGIES:
@@ -141,7 +149,7 @@ def preset_for_arch(arch: dict) -> str | None:
         try:
             cfg = preset(name, form=arch.get("form"), channels=arch.get("channels"), blocks=arch.get("blocks"),
                          block_levels=arch.get("block_levels"), out_gate=arch.get("out_gate"),
-                         biases=arch.get("biases"))
+                         biases=arch.get("biases"), head=arch.get("head"))
         except UserError:
             continue
         if cfg.to_dict() == {**cfg.to_dict(), **arch}:
@@ -279,7 +287,8 @@ class LevelNet(nn.Module):
         # with level biases the topology's plain convs move their biases with the level too (shift, no constant)
         conv = (lambda a, b, k, stride=1: nn.Conv2d(a, b, k, stride=stride, padding=k // 2)) if cb else \
             (lambda a, b, k, stride=1: LevelConv2d(a, b, "shift", k, stride, const_bias=False))  # noqa: E731
-        self.head = conv(cfg.in_channels, c, 2 * r - 1, stride=r)
+        self.head = (LevelConv2d(cfg.in_channels, c, "affine", 2 * r - 1, stride=r) if cfg.head == "affine"
+                     else conv(cfg.in_channels, c, 2 * r - 1, stride=r))
         block = lambda w: ResBlock(w, form, cfg.block_levels, const_bias=cb)  # noqa: E731
         self.body = nn.ModuleList(block(c << cfg.depth) for _ in range(cfg.blocks))  # unet: the bottom
         self.shuffles = nn.ModuleDict({"out": nn.PixelShuffle(r)})
@@ -381,9 +390,9 @@ def convert_weights(src: LevelNet, cfg: ModelConfig) -> dict[str, torch.Tensor]:
     to one level conv per block it is the same network at strength 1 (the largest training level), which the
     fine-tuning then carries to the other levels.
     """
-    if replace(src.cfg, form=cfg.form, block_levels=cfg.block_levels, out_gate=cfg.out_gate) != cfg:
+    if replace(src.cfg, form=cfg.form, block_levels=cfg.block_levels, out_gate=cfg.out_gate, head=cfg.head) != cfg:
         raise UserError(f"cannot start a {cfg.to_dict()} network from a {src.cfg.to_dict()} checkpoint: only the "
-                        "form and the level convs per block may differ")
+                        "form, the level convs per block, the output gate and the head form may differ")
     target = LevelNet(cfg, src.level_map).state_dict()
     have = src.state_dict()
     out = {}
@@ -394,6 +403,9 @@ def convert_weights(src: LevelNet, cfg: ModelConfig) -> dict[str, torch.Tensor]:
             out[name] = torch.zeros_like(t)
         else:
             raise UserError(f"cannot convert the checkpoint: no tensor for {name}")
+    if src.cfg.head == "plain" and cfg.head == "affine":  # the plain head is the level-free part: s*0 + W
+        out["head.weight_b"], out["head.bias_b"] = out["head.weight"], out["head.bias"]
+        out["head.weight"], out["head.bias"] = torch.zeros_like(out["head.weight"]), torch.zeros_like(out["head.bias"])
     return out
 
 

@@ -49,6 +49,7 @@ class TrainConfig:
     block_levels: int | None = None  # override the preset's level convs per residual block (1 or 2)
     out_gate: str | None = None  # override the preset's output factor ("strength" or "unit")
     biases: str | None = None  # override the preset's biases ("constant" or "level": shift form only)
+    head: str | None = None  # override the preset's head form ("plain" or "affine")
     levels: tuple[float, ...] | None = None
     baseline_level: float | None = None
     steps: int | None = None
@@ -139,7 +140,8 @@ class TrainConfig:
     def model_config(self) -> ModelConfig:
         form = "plain" if self.baseline_level is not None else self.form
         return preset(self.preset, form=form, channels=self.channels, blocks=self.blocks,
-                      block_levels=self.block_levels, out_gate=self.out_gate, biases=self.biases)
+                      block_levels=self.block_levels, out_gate=self.out_gate, biases=self.biases,
+                      head=self.head)
 
     def train_levels(self) -> tuple[float, ...]:
         if self.baseline_level is not None:

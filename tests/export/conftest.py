@@ -13,7 +13,7 @@ if str(REPO) not in sys.path:  # the project root (not a package folder), for ru
     sys.path.insert(0, str(REPO))
 
 def _save(path: Path, form: str = "linear", seed: int = 0, block_levels: int = 2, offset: float = 0.0,
-          out_gate: str = "strength", name: str = "tiny", biases: str = "constant") -> Path:
+          out_gate: str = "strength", name: str = "tiny", biases: str = "constant", head: str = "plain") -> Path:
     torch = pytest.importorskip("torch")
     from runtimes.core.levels import make_level_map
     from train.checkpoint import save_checkpoint
@@ -22,11 +22,12 @@ def _save(path: Path, form: str = "linear", seed: int = 0, block_levels: int = 2
     torch.manual_seed(seed)
     lmap = make_level_map("denoise")
     lmap = lmap.with_offset(offset) if offset else lmap
-    model = build_model(preset(name, form=form, block_levels=block_levels, out_gate=out_gate, biases=biases), lmap)
-    if form == "shift":  # the level-moved biases start at zero: make them count
+    model = build_model(preset(name, form=form, block_levels=block_levels, out_gate=out_gate, biases=biases,
+                               head=head), lmap)
+    if form == "shift":  # the level-moved biases (and an affine head's B) start at zero: make them count
         with torch.no_grad():
             for name, p in model.named_parameters():
-                if name.endswith("bias_level"):
+                if name.endswith(("bias_level", "weight_b", "bias_b")):
                     p.normal_(0.0, 0.5)
     return save_checkpoint(path, model, {"note": "random weights for tests"})
 
@@ -62,6 +63,13 @@ def unet_level_bias_ckpt(tmp_path_factory) -> Path:
     """A tiny random-weight unet denoise checkpoint whose every bias moves with the level (unit output gate)."""
     return _save(tmp_path_factory.mktemp("ckpt") / "tinyunetlb.safetensors", form="shift", seed=4, name="unet-tiny",
                  out_gate="unit", biases="level")
+
+
+@pytest.fixture(scope="session")
+def unet_affine_head_ckpt(tmp_path_factory) -> Path:
+    """A tiny random-weight unet denoise checkpoint in the shift form with an affine head."""
+    return _save(tmp_path_factory.mktemp("ckpt") / "tinyunetah.safetensors", form="shift", seed=5, name="unet-tiny",
+                 head="affine")
 
 
 @pytest.fixture(scope="session")

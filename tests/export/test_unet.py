@@ -128,6 +128,28 @@ def test_level_biases_export_folded_and_fixed(unet_level_bias_ckpt, reference, t
     np.testing.assert_allclose(got, reference(unet_level_bias_ckpt, x, 15.0), rtol=0, atol=1e-4)
 
 
+def test_affine_head_exports_folded(unet_affine_head_ckpt, reference, tmp_path):
+    """An affine head in a shift-form unet: the folded ONNX graph matches the network at every level and keeps
+    constant weights."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    from export.base import ExportConfig
+    from export.onnx import OnnxConfig, export_onnx
+    from runtimes.runners.onnxruntime import OnnxRunner
+
+    result = export_onnx(OnnxConfig(ExportConfig(str(unet_affine_head_ckpt), tmp_path)))
+    assert result.meta["validation"]["status"] == "passed"
+    g = onnx.load(result.path).graph
+    consts = {t.name for t in g.initializer}
+    assert all(n.input[1] in consts for n in g.node if n.op_type == "Conv")
+    x = np.random.default_rng(3).random((1, 3, 40, 56), dtype=np.float32)
+    with OnnxRunner(result.path, provider="cpu") as runner:
+        for level in (0.0, 5.0, 35.0, 75.0):
+            got = runner.run({"image": x, "level": np.array([level], np.float32)})["restored"]
+            np.testing.assert_allclose(got, reference(unet_affine_head_ckpt, x, level), rtol=0, atol=1e-4)
+
+
 @pytest.mark.slow
 def test_tflite_and_coreml_convert(unet_ckpt, reference, tmp_path):
     pytest.importorskip("litert_torch")

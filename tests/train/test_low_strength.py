@@ -59,7 +59,8 @@ def test_level_zero_is_identity(form, block_levels, gate, task):
 @pytest.mark.parametrize("name", ["tiny", "unet-tiny"])
 def test_level_biases_make_the_network_homogeneous(name):
     """Every bias s*c and the unit gate: the residual at (grey + k*(image - grey), k*s) is k times the one at
-    (image, s), for s at or above one unit (grey 0.5); with constant biases it is not. Level 0 stays exact and no constant bias is trained."""
+    (image, s), for s at or above one unit (grey 0.5); with constant biases it is not. Level 0 stays exact and no
+    constant bias is trained."""
     torch.manual_seed(5)
     lmap = make_level_map("denoise")
     outs = {}
@@ -80,6 +81,28 @@ def test_level_biases_make_the_network_homogeneous(name):
             assert all(not b.any() for n, b in model.named_buffers() if n.endswith("bias"))
     torch.testing.assert_close(*outs["level"], rtol=1e-9, atol=1e-9)
     assert not torch.allclose(*outs["constant"], rtol=1e-3, atol=1e-3)
+
+
+def test_affine_head_starts_exact_from_a_plain_head():
+    """An affine head (s*A + B) converted from a plain one (A = 0, B = W) is the same network at every level;
+    trained, its A term makes the head's output depend on the level."""
+    from train.model import convert_weights
+
+    torch.manual_seed(6)
+    lmap = make_level_map("denoise")
+    src = build_model(preset("unet-tiny", form="shift"), lmap).eval()
+    cfg = preset("unet-tiny", form="shift", head="affine")
+    dst = build_model(cfg, lmap).eval()
+    dst.load_state_dict(convert_weights(src, cfg))
+    x = torch.rand(1, 3, 24, 32)
+    with torch.no_grad():
+        for level in (0.0, 5.0, 40.0, 75.0):
+            torch.testing.assert_close(dst(x, torch.tensor([level])), src(x, torch.tensor([level])))
+        dst.head.weight.normal_()
+        assert not torch.allclose(dst(x, torch.tensor([40.0])), src(x, torch.tensor([40.0])))
+        assert torch.equal(dst(x, torch.tensor([0.0])), x)
+    with pytest.raises(UserError, match="head must be plain or affine"):
+        preset("tiny", head="shift")
 
 
 def test_level_biases_need_the_shift_form():
