@@ -354,7 +354,7 @@ class LevelNet(nn.Module):
 
     @staticmethod
     def _conv(ops: Ops, name: str, m: nn.Module, x: torch.Tensor, s, relu: bool = False) -> torch.Tensor:
-        """One of the topology's convs: plain, or (biases="level") a shift conv moved by the level."""
+        """One of the topology's convs: plain, or a level conv (every conv with biases="level", an affine head)."""
         if isinstance(m, LevelConv2d):
             return ops.level(name, m, x, s, relu=relu)
         return ops.conv(name, m, x, relu=relu)
