@@ -82,9 +82,13 @@ class ModelConfig:
         if self.biases not in ("constant", "level"):
             raise UserError(f"biases must be constant or level, got {self.biases!r}")
         if self.biases == "level" and self.form != "shift":
-            raise UserError(f"biases=level moves every bias with the level: it needs the shift form, got {self.form!r}")
+            raise UserError("biases=level moves every bias with the level: it needs the shift form (--form shift; a "
+                            f"dedicated --baseline-level model has no level), got form {self.form!r}")
         if self.head not in ("plain", "affine"):
             raise UserError(f"head must be plain or affine, got {self.head!r}")
+        if self.head == "affine" and self.form == "plain":
+            raise UserError("head=affine moves the head with the level: a dedicated --baseline-level model has no "
+                            "level; drop --head affine")
         if self.head == "affine" and self.biases == "level":
             raise UserError("an affine head keeps its constant weights and bias: it does not go with biases=level")
         if self.scale not in (2, 4):
@@ -390,6 +394,9 @@ def convert_weights(src: LevelNet, cfg: ModelConfig) -> dict[str, torch.Tensor]:
     to one level conv per block it is the same network at strength 1 (the largest training level), which the
     fine-tuning then carries to the other levels.
     """
+    if src.cfg.head == "affine" and cfg.head == "plain":
+        raise UserError("cannot start a plain-head network from an affine-head checkpoint (its head depends on the "
+                        "level); keep --head affine")
     if replace(src.cfg, form=cfg.form, block_levels=cfg.block_levels, out_gate=cfg.out_gate, head=cfg.head) != cfg:
         raise UserError(f"cannot start a {cfg.to_dict()} network from a {src.cfg.to_dict()} checkpoint: only the "
                         "form, the level convs per block, the output gate and the head form may differ")

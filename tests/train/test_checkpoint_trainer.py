@@ -169,6 +169,11 @@ def _cli(*args):
      "--weight-floor", "5"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--preset", "bogus"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--channels", "0"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--biases", "level"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--form", "shift",
+     "--biases", "level", "--head", "affine"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--baseline-level", "25",
+     "--head", "affine"],  # a dedicated model has no level to move the head
 ])
 def test_cli_user_errors_are_one_line(args, tmp_path):
     r = _cli(*args)

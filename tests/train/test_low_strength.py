@@ -103,6 +103,10 @@ def test_affine_head_starts_exact_from_a_plain_head():
         assert torch.equal(dst(x, torch.tensor([0.0])), x)
     with pytest.raises(UserError, match="head must be plain or affine"):
         preset("tiny", head="shift")
+    with pytest.raises(UserError, match="no level; drop --head affine"):
+        preset("tiny", form="plain", head="affine")
+    with pytest.raises(UserError, match="plain-head network from an affine-head checkpoint"):
+        convert_weights(dst, preset("unet-tiny", form="shift"))
 
 
 def test_level_biases_need_the_shift_form():
