@@ -146,14 +146,15 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
+# the architecture fields a training run may override on its preset (`python -m train --form ...`)
+OVERRIDABLE = ("form", "channels", "blocks", "block_levels", "out_gate", "biases", "head")
+
+
 def preset_for_arch(arch: dict) -> str | None:
-    """The first preset that builds `arch` with at most its form, channels, blocks and block_levels overridden
-    (None: none does)."""
+    """The first preset that builds `arch` with at most its `OVERRIDABLE` fields overridden (None: none does)."""
     for name in PRESETS:
         try:
-            cfg = preset(name, form=arch.get("form"), channels=arch.get("channels"), blocks=arch.get("blocks"),
-                         block_levels=arch.get("block_levels"), out_gate=arch.get("out_gate"),
-                         biases=arch.get("biases"), head=arch.get("head"))
+            cfg = preset(name, **{k: arch.get(k) for k in OVERRIDABLE})
         except UserError:
             continue
         if cfg.to_dict() == {**cfg.to_dict(), **arch}:

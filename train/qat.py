@@ -159,16 +159,13 @@ def qat_config(weights: str, **overrides):
     arch, tc = meta.get("arch") or {}, meta.get("train_config") or {}
     baseline = meta.get("baseline_level")
     levels = None if baseline is not None else tuple(meta.get("train_levels") or ())
-    from train.model import preset_for_arch
+    from train.model import OVERRIDABLE, preset_for_arch
 
     name = meta.get("preset") or tc.get("preset") or preset_for_arch(arch)
     if name is None:
         raise UserError(f"{path}: its architecture {arch} matches no preset, so it cannot be fine-tuned here")
-    cfg = dict(task=meta.get("task"), preset=name,
-               form=None if arch.get("form") == "plain" else arch.get("form"), channels=arch.get("channels"),
-               blocks=arch.get("blocks"), block_levels=arch.get("block_levels"),
-               out_gate=arch.get("out_gate"), biases=arch.get("biases"),
-               head=arch.get("head"), levels=levels,
+    shape = {k: arch.get(k) for k in OVERRIDABLE} | {"form": None if arch.get("form") == "plain" else arch.get("form")}
+    cfg = dict(task=meta.get("task"), preset=name, **shape, levels=levels,
                baseline_level=baseline, level_jitter=float(tc.get("level_jitter", 0.0)),
                level_exact=float(tc.get("level_exact", 0.0)), level_sampling=tc.get("level_sampling", "points"),
                strength_offset=float(tc.get("strength_offset", 0.0)),
