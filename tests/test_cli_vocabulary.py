@@ -25,6 +25,7 @@ COMMANDS = {
     "python -m train.evaluate": "train.evaluate",
     "python -m train.calibrate": "train.calibrate",
     "python -m train.compare": "train.compare",
+    "python -m train.curve": "train.curve",
     "python -m train.ship": "train.ship",
     "python -m train.cards": "train.cards",
     "python -m train.throughput": "train.throughput",
