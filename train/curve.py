@@ -36,11 +36,19 @@ MAX_DOUBLINGS = 40  # a target further than 2^40 times the last budget is report
 
 
 def load_curve_run(folder: str | Path, set_name: str) -> dict:
+    """A run of `train.compare.load_run` with its training config and its budget: the schedule's length (`--steps`;
+    under `--minutes`, the steps the finished run took). A run stopped before its schedule ended is refused."""
     run = load_run(folder, set_name)
     cfg = _read_json(Path(folder) / "best.json", "checkpoint metadata (best.json)").get("train_config")
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("steps"), int):
+    if not isinstance(cfg, dict):
         raise UserError(f"{folder}: best.json has no training config; the curve needs runs of this trainer")
-    return dict(run, config=cfg, budget=cfg["steps"])
+    last = Path(folder) / "last.json"
+    ran = int(_read_json(last, "last checkpoint metadata")["steps"]) if last.is_file() else run["steps"]
+    budget = cfg["steps"] if isinstance(cfg.get("steps"), int) else ran
+    if ran < budget:
+        raise UserError(f"{folder}: stopped at step {ran} of its {budget}-step schedule; finish it (--resume) "
+                        "first: a curve needs whole schedules")
+    return dict(run, config=cfg, budget=budget)
 
 
 def _check_same_recipe(runs: list[dict]) -> None:

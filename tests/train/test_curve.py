@@ -11,12 +11,15 @@ CONFIG = {"task": "denoise", "preset": "unet-fast", "form": None, "baseline_leve
           "batch": 16, "patch": 96, "lr": 2e-4, "seed": 0, "data": "datasets/train/CBSD432", "init": None}
 
 
-def _run(root, steps, psnr, name=None, **config):
+def _run(root, steps, psnr, name=None, last=None, **config):
     folder = root / (name or f"dn25-s{steps}")
     folder.mkdir()
     cfg = dict(CONFIG, steps=steps, **config)
-    meta = {"task": cfg["task"], "arch": {"form": "plain"}, "baseline_level": 25.0, "steps": steps,
-            "train_seconds": steps / 5, "device": "cpu", "preset": cfg["preset"], "level_map": {"unit": "sigma"},
+    if last is not None:
+        (folder / "last.json").write_text(json.dumps({"steps": last}))
+    ran = steps if last is None else last
+    meta = {"task": cfg["task"], "arch": {"form": "plain"}, "baseline_level": 25.0, "steps": ran,
+            "train_seconds": ran / 5, "device": "cpu", "preset": cfg["preset"], "level_map": {"unit": "sigma"},
             "train_config": cfg}
     (folder / "best.json").write_text(json.dumps(meta))
     rows = [{"level": lv, "psnr": p, "input_psnr": 20.53 if lv == 25 else 34.25} for lv, p in psnr.items()]
@@ -80,8 +83,15 @@ def test_same_training_set_under_another_root(tmp_path, capsys):
     assert main([*runs, "--set", "CBSD68"]) == 0
 
 
+def test_a_minutes_budget_is_the_steps_the_finished_run_took(tmp_path, capsys):
+    runs = [_run(tmp_path, 2000, {25.0: 27.2}), _run(tmp_path, None, {25.0: 27.6}, name="minutes", last=4000,
+                                                      minutes=20.0)]
+    assert main([*runs, "--set", "CBSD68", "--json", str(tmp_path / "c.json")]) == 0
+    assert [r["steps"] for r in json.loads((tmp_path / "c.json").read_text())["runs"]] == [2000, 4000]
+
+
 @pytest.mark.parametrize("case", ["one_run", "recipe", "same_budget", "target_level", "target_syntax",
-                                  "no_config", "no_common_level"])
+                                  "no_config", "no_common_level", "unfinished"])
 def test_bad_input_is_one_line(case, tmp_path, capsys):
     runs = [_run(tmp_path, 2000, {25.0: 27.2}), _run(tmp_path, 4000, {25.0: 27.6})]
     extra = []
@@ -101,6 +111,8 @@ def test_bad_input_is_one_line(case, tmp_path, capsys):
         (tmp_path / "dn25-s2000" / "best.json").write_text(json.dumps(meta))
     elif case == "no_common_level":
         runs.append(_run(tmp_path, 8000, {5.0: 37.7}))
+    elif case == "unfinished":
+        runs.append(_run(tmp_path, 8000, {25.0: 27.7}, last=5000))
     assert run_cli(main, [*runs, "--set", "CBSD68", *extra, "--json", str(tmp_path / "c.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
