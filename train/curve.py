@@ -30,8 +30,10 @@ from train.compare import _read_json, load_run
 
 # Fields of a run's training config that must match along one curve (the budget, `steps`, is what varies).
 SAME = ("task", "preset", "form", "channels", "blocks", "block_levels", "out_gate", "biases", "head", "levels",
-        "baseline_level", "batch", "patch", "lr", "lr_min_ratio", "schedule", "level_jitter", "level_exact",
+        "baseline_level", "batch", "patch", "lr", "lr_min_ratio", "schedule", "warmup", "level_jitter", "level_exact",
         "level_weighting", "level_sampling", "weight_floor", "strength_offset", "seed", "exclude", "init")
+# what a field absent from an older run's config meant (the option did not exist yet)
+ABSENT = {"warmup": 0}
 MAX_DOUBLINGS = 40  # a target further than 2^40 times the last budget is reported as not reached
 
 
@@ -55,7 +57,7 @@ def _check_same_recipe(runs: list[dict]) -> None:
     first = runs[0]
     for r in runs[1:]:
         for key in (*SAME, "data"):
-            a, b = first["config"].get(key), r["config"].get(key)
+            a, b = (run["config"].get(key, ABSENT.get(key)) for run in (first, r))
             if key == "data":  # the same training set may live under another root on another machine
                 a, b = (None if v is None else Path(v).name for v in (a, b))
             if a != b:

@@ -59,6 +59,7 @@ class TrainConfig:
     lr: float = 2e-4
     lr_min_ratio: float = 0.01
     schedule: str = "cosine"
+    warmup: int = 0  # steps of linear warm-up to the peak learning rate (the schedule itself is unchanged)
     level_jitter: float = 0.0  # draw each sample's level around its training level (0: exact levels)
     level_exact: float = 0.0  # with jitter: the fraction of each level's samples kept at the exact level
     # "strength": each level's L1 divided by its strength; "none": plain mean; "log": the mean of log L1 per sample
@@ -105,6 +106,10 @@ class TrainConfig:
             raise UserError(f"--workers must be >= 0 (0 loads data in the training process), got {self.workers}")
         if self.seed < 0:
             raise UserError(f"--seed must be >= 0, got {self.seed}")
+        if self.warmup < 0:
+            raise UserError(f"--warmup must be >= 0 steps (0: no warm-up), got {self.warmup}")
+        if self.steps is not None and self.warmup >= self.steps:
+            raise UserError(f"--warmup {self.warmup} must be fewer steps than --steps {self.steps}")
         if not 0.0 <= self.level_jitter <= 0.5:
             raise UserError("--level-jitter must be in [0, 0.5] (0.5 reaches halfway to the neighbouring level)")
         if not 0.0 <= self.level_exact <= 1.0:
@@ -150,12 +155,14 @@ class TrainConfig:
 
 
 def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
-    """Learning rate at `step`: cosine from lr to lr*lr_min_ratio, or halving at 50/75/90 % (step)."""
+    """Learning rate at `step`: cosine from lr to lr*lr_min_ratio, or halving at 50/75/90 % (step); during the
+    first `cfg.warmup` steps that value times (step + 1) / warmup."""
     t = min(1.0, step / max(1, total))
+    ramp = min(1.0, (step + 1) / cfg.warmup) if cfg.warmup > 0 else 1.0
     if cfg.schedule == "step":
-        return cfg.lr * 0.5 ** sum(t >= m for m in (0.5, 0.75, 0.9))
+        return ramp * cfg.lr * 0.5 ** sum(t >= m for m in (0.5, 0.75, 0.9))
     lo = cfg.lr * cfg.lr_min_ratio
-    return lo + 0.5 * (cfg.lr - lo) * (1.0 + math.cos(math.pi * t))
+    return ramp * (lo + 0.5 * (cfg.lr - lo) * (1.0 + math.cos(math.pi * t)))
 
 
 def _compile_mode(cfg: TrainConfig, device: str, world: int) -> str | None:

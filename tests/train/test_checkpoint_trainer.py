@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,11 @@ def test_validation_history_and_schedule(tmp_path, tiny_image_dir):
     cfg = _cfg(tiny_image_dir, tmp_path)
     assert lr_at(cfg, 0, 100) == pytest.approx(cfg.lr)
     assert lr_at(cfg, 100, 100) == pytest.approx(cfg.lr * cfg.lr_min_ratio)
+    warm = replace(cfg, warmup=10)
+    assert lr_at(warm, 0, 100) == pytest.approx(lr_at(cfg, 0, 100) / 10)
+    assert lr_at(warm, 4, 100) == pytest.approx(lr_at(cfg, 4, 100) / 2)
+    assert [lr_at(warm, s, 100) for s in (9, 50, 100)] == [pytest.approx(lr_at(cfg, s, 100)) for s in (9, 50, 100)]
+    assert lr_at(replace(warm, schedule="step"), 4, 100) == pytest.approx(cfg.lr / 2)
 
 
 def _cli(*args):
@@ -154,6 +160,8 @@ def _cli(*args):
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--lr", "1e38"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--workers", "-1"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--seed", "-1"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "10", "--warmup", "-1"],
+    ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "10", "--warmup", "10"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--levels", "25", "25"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--val-levels", "5"],
     ["-m", "train", "--task", "denoise", "--data", "samples", "--out", "x", "--steps", "1", "--val", "samples",
