@@ -55,8 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
                    help="learning-rate schedule: cosine decay, or step (halving at 50/75/90%% of the steps)")
     p.add_argument("--warmup", type=int, default=0,
-                   help="steps of linear warm-up to the peak learning rate (default 0); a high peak (2e-3) "
-                        "can wreck a run in its first few hundred steps without one")
+                   help="steps of linear warm-up to the peak learning rate (default 0; fewer than --steps)")
     p.add_argument("--level-weighting", choices=LEVEL_WEIGHTINGS, default="strength",
                    help="strength: divide each level's L1 by its strength (default); none: average plainly; log: "
                         "average log L1 per sample (each sample pulls by its relative error, as the mean PSNR does)")
