@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from train.lineage import lineage_budget
+
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 UNITS = {"sigma": "σ of Gaussian noise on the 0–255 scale", "quality": "JPEG quality (1–100)",
          "scale": "upscaling factor (the input is already bicubic-resized to the output size)"}
@@ -129,6 +131,16 @@ def _data(cfg: dict) -> str:
     return text
 
 
+def _steps(meta: dict) -> str:
+    """The step count; for weights trained on from earlier runs' weights (--init), the whole chain's."""
+    chain = meta.get("lineage") or []
+    if not chain:
+        return f"{meta['steps']:,} steps"
+    before, _, complete = lineage_budget(chain)
+    total = f"{meta['steps'] + before:,} steps in all" if complete else f"at least {meta['steps'] + before:,} steps"
+    return f"{total} ({meta['steps']:,} in the last run, started from the weights of {len(chain)} before it)"
+
+
 def render(name: str, meta: dict) -> str:
     """The card of one weight set, from its metadata."""
     notes = NOTES.get(name, {"use": "", "limits": [], "results": ""})
@@ -143,7 +155,7 @@ def render(name: str, meta: dict) -> str:
            f"{arch['blocks']} residual blocks, stride {arch['scale']}; {meta['params']:,} parameters, "
            f"{meta['gmac_1080p']:.1f} GMAC per 1920×1080 frame.",
            f"- **Training data:** {_data(cfg)}; validation on {Path(cfg.get('val', '')).name}. {DATA_TERMS}",
-           f"- **Budget and hardware:** {meta['steps']:,} steps, batch {cfg.get('batch')} crops of "
+           f"- **Budget and hardware:** {_steps(meta)}, batch {cfg.get('batch')} crops of "
            f"{cfg.get('patch')}×{cfg.get('patch')} at every training level; {meta['hardware']}.",
            "- **Licence:** MIT (the weights and the code); see LICENSE.", ""]
     if notes["use"]:

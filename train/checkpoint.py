@@ -22,6 +22,7 @@ from runtimes.core.errors import UserError
 from runtimes.core.images import atomic_write_bytes
 from runtimes.core.levels import LevelMap
 from runtimes.core.metacheck import check_arch
+from train.lineage import run_summary
 from train.model import LevelNet, ModelConfig, build_model
 
 FORMAT = "levelres-checkpoint"
@@ -91,6 +92,30 @@ def read_meta(path: str | Path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
         raise UserError(f"{path}: unsupported checkpoint format {meta.get('format')} v{meta.get('format_version')}")
     return meta
+
+
+MAX_LINEAGE = 64
+
+
+def lineage(meta: dict, _depth: int = 0) -> list[dict]:
+    """The earlier runs whose weights this checkpoint's training started from (`--init`), oldest first.
+
+    A checkpoint written by a trainer that records it carries the list itself; for an older one the chain is
+    followed through `train_config.init` while those files exist. A link that cannot be read ends the chain with
+    an entry `{"run": <file>, "steps": None}`: training of unknown length came before it."""
+    if isinstance(meta.get("lineage"), list):
+        return [dict(x) for x in meta["lineage"]]
+    init = (meta.get("train_config") or {}).get("init")
+    if not init:
+        return []
+    unknown = [{"run": "/".join(Path(str(init)).parts[-2:]), "steps": None}]
+    if _depth >= MAX_LINEAGE:
+        return unknown
+    try:
+        parent = read_meta(init)
+    except UserError:
+        return unknown
+    return [*lineage(parent, _depth + 1), run_summary(parent)]
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[LevelNet, dict]:

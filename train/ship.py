@@ -27,7 +27,8 @@ from runtimes.core.images import check_output_file
 
 exit_unless_installed("torch", "train", __name__)
 
-from train.checkpoint import PRETRAINED_DIR, load_checkpoint, save_checkpoint
+from train.checkpoint import PRETRAINED_DIR, lineage, load_checkpoint, save_checkpoint
+from train.lineage import lineage_budget
 
 MAIN_SET = {"denoise": "CBSD68", "dejpeg": "LIVE1_color", "sr": "Set5"}
 NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
@@ -80,6 +81,9 @@ def portable_config(cfg: dict, run: Path) -> dict:
             cfg[key] = "datasets/" + value.rsplit("datasets/", 1)[1]
     if cfg.get("out"):
         cfg["out"] = f"runs/{run.name}"
+    init = cfg.get("init")
+    if isinstance(init, str) and Path(init).is_absolute():
+        cfg["init"] = "/".join(Path(init).parts[-2:])
     return cfg
 
 
@@ -98,7 +102,17 @@ def hardware_line(meta: dict, hardware: str | None) -> str:
             (", torch.compile" if cfg.get("compile") in (None, "on", True) else "") + \
             (f" ({meta['compile_mode']})" if meta.get("compile_mode") else "")
     rate = f" ({steps / seconds:.1f} steps/s)" if seconds > 0 else ""
-    return f"{hardware or device}; {steps} steps in {seconds / 60:.0f} min{rate}, {precision}"
+    line = f"{hardware or device}; {steps} steps in {seconds / 60:.0f} min{rate}, {precision}"
+    chain = meta.get("lineage") or []
+    if chain:
+        before, before_s, complete = lineage_budget(chain)
+        runs = f"{len(chain)} earlier run{'s' if len(chain) > 1 else ''}"
+        if complete:
+            line += (f"; started from the weights of {runs} ({before} steps in {before_s / 60:.0f} min): "
+                     f"{steps + before} steps in {(seconds + before_s) / 60:.0f} min in all")
+        else:
+            line += f"; started from the weights of {runs}, not all on record (at least {before} steps more)"
+    return line
 
 
 def ship(run: str | Path, name: str, out_dir: str | Path = PRETRAINED_DIR, hardware: str | None = None,
@@ -129,6 +143,9 @@ def ship(run: str | Path, name: str, out_dir: str | Path = PRETRAINED_DIR, hardw
     for key in ("format", "format_version", "arch", "level_map", "task"):
         meta.pop(key, None)  # rewritten from the model itself
     meta["train_config"] = portable_config(meta.get("train_config", {}), run)
+    chain = lineage(meta)
+    if chain:
+        meta["lineage"] = chain
     meta["hardware"] = hardware_line(meta, hardware)
     meta["evaluation"], meta["evaluation_more"] = evals[0], evals[1:]
     if bad:

@@ -26,7 +26,7 @@ from runtimes.core.images import atomic_write_bytes, ensure_writable_dir, remove
 from runtimes.core.latency import cpu_model
 from runtimes.core.levels import make_level_map
 from train import COMPILE_MODES, LEVEL_WEIGHTINGS, interrupt
-from train.checkpoint import code_version, load_train_state, read_meta, save_checkpoint, save_train_state
+from train.checkpoint import code_version, lineage, load_train_state, read_meta, save_checkpoint, save_train_state
 from train.data import LevelBatches, add_noise_torch, load_images
 from train.device import resolve_device
 from train.evaluate import evaluate_model, load_eval_set
@@ -204,6 +204,7 @@ class Trainer:
             if not self.level_map.linear(lv) > 0:
                 raise UserError(f"--val-levels {lv:g}: the neutral level returns its input exactly; validate at "
                                 f"degraded levels only")
+        self.lineage: list[dict] = []  # the runs whose weights this one started from (--init), oldest first
         init = self._read_init(cfg.init) if cfg.init and not resume else None
         images = load_images(cfg.data, min_size=cfg.patch, exclude=cfg.exclude)
         self.val_images = load_eval_set(cfg.val, crop=cfg.val_crop) if cfg.val else None
@@ -232,10 +233,11 @@ class Trainer:
     def _read_init(self, path: str) -> dict:
         """The start checkpoint's weights for this run's network: the same task and level map, and the same
         architecture up to the form and the level convs per block (`train.model.convert_weights`)."""
-        from train.checkpoint import load_checkpoint
+        from train.checkpoint import load_checkpoint, run_summary
         from train.model import convert_weights
 
         init, meta = load_checkpoint(path)
+        self.lineage = [*lineage(meta), run_summary(meta)]
         target = self.cfg.model_config()
         if meta.get("task") != self.cfg.task:
             raise UserError(f"{path} is a {meta.get('task')} model; start from a checkpoint of task {self.cfg.task}")
@@ -301,6 +303,9 @@ class Trainer:
                             "use a new --out") from None
         self.step, self.total, self.best = info["step"], info["total"], info["best"]
         self.history, self.elapsed = info["history"], info["elapsed"]
+        # a state file of an older trainer has no lineage: the chain is followed from the run's own --init
+        self.lineage = info["lineage"] if isinstance(info.get("lineage"), list) else (
+            lineage(read_meta(last)) if last.is_file() else [])
         self.qat_ranges = {k: tuple(v) for k, v in info["qat_ranges"].items()} if info.get("qat_ranges") else None
 
     def _loader(self):
@@ -376,7 +381,8 @@ class Trainer:
                 "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(c).items()},
                 "code_version": code_version(), "params": count_params(self.model.cfg),
                 "gmac_1080p": round(count_macs(self.model.cfg, 1080, 1920) / 1e9, 2),
-                "device": self.device_name(), "compile_mode": self.compile_mode}
+                "device": self.device_name(), "compile_mode": self.compile_mode,
+                **({"lineage": self.lineage} if self.lineage else {})}
 
     def device_name(self) -> str:
         """The hardware the run trained on, as the tables report it beside steps/s."""
@@ -397,7 +403,8 @@ class Trainer:
         if best:
             save_checkpoint(self.out / "best.safetensors", self.model, self.meta())
         info = {"step": self.step, "total": self.total, "best": self.best, "history": self.history,
-                "elapsed": self.elapsed, "arch": self.model.cfg.to_dict(), "task": self.cfg.task}
+                "elapsed": self.elapsed, "arch": self.model.cfg.to_dict(), "task": self.cfg.task,
+                "lineage": self.lineage}
         if self.sim is not None:
             info["qat_ranges"] = self.sim.ranges
         save_train_state(self.out / "last.state.safetensors", self.opt, info, self.model)

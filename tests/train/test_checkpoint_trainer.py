@@ -355,3 +355,46 @@ def test_evaluate_counts_images_below_their_input(tmp_path, tiny_image_dir):
                            "--levels", "15", "--device", "cpu"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert f"m: {len(images)} of {len(images)} images below their input at sigma 15" in proc.stdout
+
+
+def test_init_chain_is_recorded_and_survives_its_files(tmp_path, tiny_image_dir):
+    """Weights trained on from earlier runs (--init, twice) record those runs, oldest first, so the whole budget is
+    known after the earlier files are gone; a resumed run keeps the record."""
+    from train.checkpoint import lineage
+    from train.lineage import lineage_budget
+    from train.trainer import Trainer
+
+    a = train(_cfg(tiny_image_dir, tmp_path / "a", steps=2))
+    b = train(_cfg(tiny_image_dir, tmp_path / "b", steps=3, init=str(a), lr=1e-4))
+    c = train(_cfg(tiny_image_dir, tmp_path / "c", steps=1, init=str(b)))
+    chain = read_meta(c)["lineage"]
+    assert [(r["run"], r["steps"], r["lr"]) for r in chain] == [("a", 2, 2e-4), ("b", 3, 1e-4)]
+    assert "lineage" not in read_meta(a) and read_meta(b)["lineage"] == chain[:1]
+    steps, seconds, complete = lineage_budget(chain)
+    assert steps == 5 and complete and seconds == pytest.approx(
+        read_meta(a)["train_seconds"] + read_meta(b)["train_seconds"])
+    for run in ("a", "b"):
+        for f in (tmp_path / run).iterdir():
+            f.unlink()
+    assert lineage(read_meta(c)) == chain
+    assert Trainer(_cfg(tiny_image_dir, tmp_path / "c", steps=1, init=str(b)), resume=True).lineage == chain
+
+
+def test_lineage_of_an_older_checkpoint_follows_its_init_files(tmp_path):
+    """A checkpoint written before lineage was recorded: the chain is read through train_config.init while those
+    files exist; a missing one ends it with a link of unknown length."""
+    from train.checkpoint import lineage
+    from train.lineage import lineage_budget
+
+    model = build_model(preset("tiny"), make_level_map("denoise", (15, 45)))
+    first = save_checkpoint(tmp_path / "r1" / "best.safetensors", model, {
+        "steps": 100, "train_seconds": 60.0, "train_config": {"out": str(tmp_path / "r1"), "lr": 2e-3, "steps": 300,
+                                                              "init": str(tmp_path / "gone" / "best.safetensors")}})
+    second = save_checkpoint(tmp_path / "r2" / "best.safetensors", model, {
+        "steps": 50, "train_seconds": 30.0, "train_config": {"out": str(tmp_path / "r2"), "init": str(first)}})
+    chain = lineage(read_meta(second))
+    assert chain[0] == {"run": "gone/best.safetensors", "steps": None}
+    assert (chain[1]["run"], chain[1]["steps"], chain[1]["schedule_steps"], chain[1]["lr"]) == ("r1", 100, 300, 2e-3)
+    assert lineage_budget(chain) == (100, 60.0, False)
+    assert lineage(read_meta(first)) == chain[:1]
+    assert lineage({"train_config": {}}) == []

@@ -148,3 +148,29 @@ def test_hardware_line_names_the_compile_mode():
     assert hardware_line({**meta, "device": "cpu: x", "compile_mode": None}, None).endswith("fp32 eager")
     assert hardware_line({**meta, "device": "cpu: x", "compile_mode": "default"}, None).endswith(
         "fp32, torch.compile (default)")
+
+
+def test_weights_trained_on_from_earlier_runs_ship_with_the_whole_budget(run, tmp_path, capsys):
+    """A run started from another run's weights (--init): the shipped record lists the earlier run, the hardware
+    line and the model card count every step; a link not on record is said to be so."""
+    from train.cards import _steps
+    from train.ship import hardware_line
+
+    model, meta = load_checkpoint(run / "best.safetensors")
+    earlier = {"run": "lr2e-3", "steps": 2000, "train_seconds": 1500.0, "lr": 2e-3}
+    save_checkpoint(run / "best.safetensors", model, {**meta, "lineage": [earlier]})
+    dest = tmp_path / "pretrained"
+    dest.mkdir()
+    code, _, err = _ship(run, "--name", "sr-tiny", "-o", dest, "--hardware", "2-core test CPU", capsys=capsys)
+    assert code == 0, err
+    shipped = json.loads((dest / "sr-tiny.json").read_text())
+    assert shipped["lineage"] == [earlier]
+    assert shipped["hardware"] == ("2-core test CPU; 3000 steps in 25 min (2.0 steps/s), fp32 eager; started from "
+                                   "the weights of 1 earlier run (2000 steps in 25 min): 5000 steps in 50 min in all")
+    _, smeta = load_checkpoint(dest / "sr-tiny.safetensors")
+    assert _steps(smeta) == "5,000 steps in all (3,000 in the last run, started from the weights of 1 before it)"
+    unknown = [{"run": "gone/best.safetensors", "steps": None}, earlier]
+    assert hardware_line({**meta, "lineage": unknown}, "cpu").endswith(
+        "started from the weights of 2 earlier runs, not all on record (at least 2000 steps more)")
+    assert _steps({**smeta, "lineage": unknown}).startswith("at least 5,000 steps (3,000 in the last run")
+    assert _steps({"steps": 3000}) == "3,000 steps"
