@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate schedule: cosine decay, or step (halving at 50/75/90%% of the steps)")
     p.add_argument("--warmup", type=int, default=0,
                    help="steps of linear warm-up to the peak learning rate (default 0; fewer than --steps)")
+    p.add_argument("--clip-grad", type=float, metavar="NORM",
+                   help="clip the gradients' global L2 norm to NORM before each step (default: no clipping)")
     p.add_argument("--level-weighting", choices=LEVEL_WEIGHTINGS, default="strength",
                    help="strength: divide each level's L1 by its strength (default); none: average plainly; log: "
                         "average log L1 per sample (each sample pulls by its relative error, as the mean PSNR does)")
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         levels=tuple(parse_level(x) for x in a.levels) if a.levels else None,
         baseline_level=parse_level(a.baseline_level) if a.baseline_level is not None else None,
         steps=a.steps, minutes=a.minutes, batch=a.batch, patch=a.patch, lr=a.lr, schedule=a.schedule,
-        warmup=a.warmup, seed=a.seed,
+        warmup=a.warmup, clip_grad=a.clip_grad, seed=a.seed,
         level_weighting=a.level_weighting, level_jitter=a.level_jitter, level_exact=a.level_exact,
         level_sampling=a.level_sampling, strength_offset=a.strength_offset,
         weight_floor=None if a.weight_floor is None else parse_level(a.weight_floor),

@@ -31,9 +31,9 @@ from train.compare import _read_json, load_run
 # Fields of a run's training config that must match along one curve (the budget, `steps`, is what varies).
 SAME = ("task", "preset", "form", "channels", "blocks", "block_levels", "out_gate", "biases", "head", "levels",
         "baseline_level", "batch", "patch", "lr", "lr_min_ratio", "schedule", "warmup", "level_jitter", "level_exact",
-        "level_weighting", "level_sampling", "weight_floor", "strength_offset", "seed", "exclude", "init")
+        "level_weighting", "level_sampling", "weight_floor", "strength_offset", "seed", "exclude", "init", "clip_grad")
 # what a field absent from an older run's config meant (the option did not exist yet)
-ABSENT = {"warmup": 0}
+ABSENT = {"warmup": 0, "clip_grad": None}
 MAX_DOUBLINGS = 40  # a target further than 2^40 times the last budget is reported as not reached
 
 

@@ -60,6 +60,7 @@ class TrainConfig:
     lr_min_ratio: float = 0.01
     schedule: str = "cosine"
     warmup: int = 0  # steps of linear warm-up to the peak learning rate (the schedule itself is unchanged)
+    clip_grad: float | None = None  # clip the gradients' global L2 norm to this before each step (None: off)
     level_jitter: float = 0.0  # draw each sample's level around its training level (0: exact levels)
     level_exact: float = 0.0  # with jitter: the fraction of each level's samples kept at the exact level
     # "strength": each level's L1 divided by its strength; "none": plain mean; "log": the mean of log L1 per sample
@@ -106,6 +107,8 @@ class TrainConfig:
             raise UserError(f"--workers must be >= 0 (0 loads data in the training process), got {self.workers}")
         if self.seed < 0:
             raise UserError(f"--seed must be >= 0, got {self.seed}")
+        if self.clip_grad is not None and not 0 < self.clip_grad < math.inf:
+            raise UserError(f"--clip-grad must be a positive, finite gradient norm (e.g. 1.0), got {self.clip_grad}")
         if self.warmup < 0:
             raise UserError(f"--warmup must be >= 0 steps (0: no warm-up), got {self.warmup}")
         if self.steps is not None and self.warmup >= self.steps:
@@ -346,6 +349,8 @@ class Trainer:
         loss = self.loss(out.float(), target, levels)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.cfg.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
         self.opt.step()
         return loss.detach()
 

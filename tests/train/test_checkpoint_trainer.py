@@ -398,3 +398,22 @@ def test_lineage_of_an_older_checkpoint_follows_its_init_files(tmp_path):
     assert lineage_budget(chain) == (100, 60.0, False)
     assert lineage(read_meta(first)) == chain[:1]
     assert lineage({"train_config": {}}) == []
+
+
+def test_clip_grad_bounds_the_step_and_is_checked(tmp_path, tiny_image_dir):
+    """--clip-grad clips the gradients' global norm before Adam's step: clipped to almost nothing, the update falls
+    under Adam's epsilon and the weights stay put; unclipped, the same step moves them. A bad norm is refused."""
+    start = train(_cfg(tiny_image_dir, tmp_path / "a", steps=1))
+    moved = {}
+    for name, clip in (("free", None), ("clipped", 1e-12)):
+        out = train(_cfg(tiny_image_dir, tmp_path / name, steps=1, lr=1e-2, init=str(start), clip_grad=clip))
+        a, b = load_checkpoint(start)[0].state_dict(), load_checkpoint(out)[0].state_dict()
+        moved[name] = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert moved["free"] > 1e-3 and moved["clipped"] < 1e-6
+    assert read_meta(tmp_path / "clipped" / "last.safetensors")["train_config"]["clip_grad"] == 1e-12
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(UserError, match="--clip-grad must be a positive"):
+            train(_cfg(tiny_image_dir, tmp_path / "bad", steps=1, clip_grad=bad))
+    r = _cli("-m", "train", "--task", "denoise", "--data", str(tiny_image_dir), "--out", str(tmp_path / "c"),
+             "--steps", "1", "--clip-grad", "0")
+    assert r.returncode == 2 and "--clip-grad must be a positive" in r.stderr and "Traceback" not in r.stderr
