@@ -36,21 +36,21 @@ NOTES = {
         "use": "CPU-bound pipelines that need the lowest latency: phones' CPUs, LiteRT/XNNPACK, onnxruntime. A "
                "multi-scale (U-Net) network of 21.6 GMAC per 1080p frame whose level moves only biases (shift "
                "form), so the level changes per frame at no cost in the folded graph.",
-        "limits": ["The network's best strengths jump twice: from 0.22 to 0.37 between σ 21.25 and 21.5, and from "
-                   "0.54 to 0.66 between σ 45 and 45.25; the calibrated level map crosses each within a quarter of a "
-                   "σ. CBSD68 reads 29.49 / 29.36 dB at σ 21.25 / 21.5 and 25.80 / 25.71 at σ 45 / 45.25, no dip "
-                   "below the trend of their neighbours beyond 0.1 dB (docs/results.md).",
-                   "σ 90 (past the training range, run at σ 75's calibrated strength) reads 21.78 dB on CBSD68, "
-                   "0.83 dB under the previous `denoise-fast`; every level measured from σ 5 to 75 is 0.4 to 1.0 dB "
-                   "better than it.",
-                   "Trained at peak learning rates of 2e-3 and 1e-3, where this recipe is near the edge of stability "
-                   "(the first run collapsed after step 2000 and was continued from its best checkpoint); retraining "
-                   "it needs the same watch on the first validations, or `--clip-grad`.",
+        "limits": ["The network's best strengths jump twice: from 0.22 to 0.38 between σ 21.5 and 22, and from "
+                   "0.53 to 0.69 between σ 44.5 and 45; the calibrated level map crosses each within half a σ. "
+                   "CBSD68 reads 29.60 / 29.41 / 29.44 dB at σ 21.5 / 21.75 / 22 and 26.14 / 25.99 / 26.03 at "
+                   "σ 44.5 / 44.75 / 45, no dip below the trend of their neighbours beyond 0.1 dB (docs/results.md).",
+                   "σ 90 (past the training range, run at σ 75's calibrated strength) reads 21.88 dB on CBSD68, "
+                   "0.73 dB under the 0.3 `denoise-fast`; every level measured from σ 5 to 75 is better than it.",
+                   "Trained at peak learning rates of 2e-3, 1e-3 and 1.5e-3 (the last with `--clip-grad 0.03`), where "
+                   "this recipe is near the edge of stability (the first run collapsed after step 2000 and was "
+                   "continued from its best checkpoint); retraining it needs `--clip-grad` or a watch on the first "
+                   "validations.",
                    "The calibrated strengths were fitted on Set14 (14 images). Training further (`--init`, "
-                   "`train.qat`) starts from the uncalibrated weights, train/candidates/denoise-unet-fast-shift-r2 "
+                   "`train.qat`) starts from the uncalibrated weights, train/candidates/denoise-unet-fast-shift-r3 "
                    "in the source tree, and calibrates again afterwards; the packaged set is refused there.",
                    "Below the quality floors set for this class at every level; trained on a 2-core CPU."],
-        "results": "Shipped fast denoiser: `unet-fast` continued at 1e-3 from the 2e-3 set, calibrated",
+        "results": "Shipped fast denoiser: `unet-fast` trained on in two warm restarts, calibrated",
     },
     "denoise-fast-cal": {
         "use": "The previous `denoise-fast` (0.2: the `fast` preset, linear form) with a calibrated level map: "
