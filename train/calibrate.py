@@ -11,6 +11,8 @@ still returns the input, and levels past the largest training level run at its c
 Usage:
     python -m train.calibrate --weights denoise-fast --set datasets/test/Set14 -o runs/denoise-fast-cal.safetensors
     python -m train.calibrate --weights runs/sr/best.safetensors --set datasets/test/CBSD68 -o runs/sr-cal.safetensors
+    python -m train.calibrate --weights runs/dn/best.safetensors --set datasets/test/Set14 datasets/test/LIVE1_color \
+        -o runs/dn-cal.safetensors      # several folders: their images pooled
 """
 
 from __future__ import annotations
@@ -104,7 +106,9 @@ def parse_factors(text: str) -> tuple[float, ...]:
 def build_parser() -> argparse.ArgumentParser:
     p = CliParser(prog="python -m train.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("--weights", required=True, help="checkpoint or shipped weight-set name")
-    p.add_argument("--set", required=True, dest="data", help="validation images (not a test set you report)")
+    p.add_argument("--set", required=True, dest="data", nargs="+", metavar="DATA",
+                   help="folders of validation images, one or more (not a test set you report); the images of all "
+                        "of them are pooled")
     p.add_argument("-o", "--out", required=True, help="the calibrated checkpoint (.safetensors)")
     p.add_argument("--factors", type=parse_factors, default=DEFAULT_FACTORS,
                    help="strengths tried, as factors of each level's own (default 0.7 to 1.6 in steps of 0.05)")
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     if model.cfg.form == "plain":
         raise UserError(f"{path} is a dedicated single-level model: it has no level map to calibrate")
     knot_levels(model.level_map, a.levels)  # bad levels are refused before the images load
-    images = load_eval_set(a.data, crop=a.crop or None)[: a.max_images]
+    images = [img for folder in a.data for img in load_eval_set(folder, crop=a.crop or None)][: a.max_images]
+    set_name = "+".join(Path(folder).name for folder in a.data)
     lmap, rows = calibrate(model, images, a.factors, device, a.levels)
     unit = lmap.unit
     print(f"| {unit} | own strength | best strength | PSNR at own (dB) | at best (dB) | gain |")
@@ -147,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     calibrated = LevelNet(model.cfg, lmap).to(device)
     calibrated.load_state_dict(model.state_dict())
     meta = {k: v for k, v in meta.items() if k not in ("format", "format_version", "arch", "level_map", "task")}
-    meta["calibration"] = {"from": str(a.weights), "set": Path(a.data).name, "images": len(images),
+    meta["calibration"] = {"from": str(a.weights), "set": set_name, "images": len(images),
                            "levels": [r["level"] for r in rows],
                            "crop": a.crop, "factors": list(a.factors), "rows": rows}
     meta.pop("evaluation", None)  # measured with the old map
     meta.pop("evaluation_more", None)
     save_checkpoint(out, calibrated, meta)
-    print(f"{out}: level map calibrated on {len(images)} images of {Path(a.data).name} "
+    print(f"{out}: level map calibrated on {len(images)} images of {set_name} "
           f"({lmap.to_dict()['formula']})", file=sys.stderr)
     return 0
 

@@ -98,6 +98,32 @@ def test_calibrate_writes_a_checkpoint_that_is_never_worse(tiny_run, tiny_image_
     assert evaluate_model(cal, images, [0.0], with_ssim=False)["rows"][0]["psnr"] == 100.0  # level 0: identity
 
 
+def test_calibrate_pools_several_sets(tiny_run, tiny_image_dir, tmp_path, capsys):
+    import shutil
+
+    from train.calibrate import main
+    from train.checkpoint import load_checkpoint
+
+    other = tmp_path / "other"
+    other.mkdir()
+    for img in sorted(tiny_image_dir.glob("*.png"))[:2]:
+        shutil.copy(img, other / f"b-{img.name}")
+    out = tmp_path / "cal.safetensors"
+    argv = ["--weights", str(tiny_run), "--set", str(tiny_image_dir), str(other), "-o", str(out), "--crop", "0",
+            "--factors", "0.8,1,1.2"]
+    assert run_cli(main, argv) == 0
+    _, meta = load_checkpoint(out)
+    n = len(list(tiny_image_dir.glob("*.png")))
+    assert meta["calibration"]["images"] == n + 2
+    assert meta["calibration"]["set"] == f"{tiny_image_dir.name}+other"
+    assert f"{n + 2} images of {tiny_image_dir.name}+other" in capsys.readouterr().err
+    out.unlink()
+    out.with_suffix(".json").unlink(missing_ok=True)
+    (tmp_path / "empty").mkdir()
+    assert run_cli(main, [*argv[:5], str(tmp_path / "empty"), *argv[5:]]) == 2  # one unusable folder: refused
+    assert "no image files" in capsys.readouterr().err and not out.exists()
+
+
 def test_calibrated_checkpoint_exports_exactly(tiny_run, tiny_image_dir, tmp_path):
     pytest.importorskip("onnxruntime")
     from export.base import ExportConfig
