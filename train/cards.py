@@ -36,21 +36,24 @@ NOTES = {
         "use": "CPU-bound pipelines that need the lowest latency: phones' CPUs, LiteRT/XNNPACK, onnxruntime. A "
                "multi-scale (U-Net) network of 21.6 GMAC per 1080p frame whose level moves only biases (shift "
                "form), so the level changes per frame at no cost in the folded graph.",
-        "limits": ["The network's best strengths jump twice: from 0.22 to 0.38 between σ 21.5 and 22, and from "
-                   "0.53 to 0.69 between σ 44.5 and 45; the calibrated level map crosses each within half a σ. "
-                   "CBSD68 reads 29.60 / 29.41 / 29.44 dB at σ 21.5 / 21.75 / 22 and 26.14 / 25.99 / 26.03 at "
-                   "σ 44.5 / 44.75 / 45, no dip below the trend of their neighbours beyond 0.1 dB (docs/results.md).",
-                   "σ 90 (past the training range, run at σ 75's calibrated strength) reads 21.88 dB on CBSD68, "
-                   "0.73 dB under the 0.3 `denoise-fast`; every level measured from σ 5 to 75 is better than it.",
-                   "Trained at peak learning rates of 2e-3, 1e-3 and 1.5e-3 (the last with `--clip-grad 0.03`), where "
-                   "this recipe is near the edge of stability (the first run collapsed after step 2000 and was "
-                   "continued from its best checkpoint); retraining it needs `--clip-grad` or a watch on the first "
-                   "validations.",
-                   "The calibrated strengths were fitted on Set14 (14 images). Training further (`--init`, "
-                   "`train.qat`) starts from the uncalibrated weights, train/candidates/denoise-unet-fast-shift-r3 "
-                   "in the source tree, and calibrates again afterwards; the packaged set is refused there.",
-                   "Below the quality floors set for this class at every level; trained on a 2-core CPU."],
-        "results": "Shipped fast denoiser: `unet-fast` trained on in two warm restarts, calibrated",
+        "limits": ["The network's best strengths jump twice: from 0.22 to 0.40 between σ 21 and 22, and from "
+                   "0.48 to 0.66 between σ 40 and 45; the calibrated map has knots every σ (every half σ at the "
+                   "jumps' ends). CBSD68 reads 29.91 / 29.50 / 29.48 dB at σ 21 / 22 / 22.25, and falls from 27.36 at "
+                   "σ 40 to 26.20 at σ 45 with no dip (26.72 / 26.44 / 26.27 at σ 42 / 43 / 44), then by only "
+                   "0.19 dB to σ 50; SSIM drops from 0.75 to 0.64 there (docs/results.md).",
+                   "σ 90 (past the training range, run at σ 75's calibrated strength) reads 21.89 dB on CBSD68, "
+                   "0.72 dB under the 0.3 `denoise-fast`; every level measured from σ 5 to 75 is better than it.",
+                   "Trained at peak learning rates of 2e-3, 1e-3 and 1.5e-3 (the last two with `--clip-grad 0.03`), "
+                   "where this recipe is near the edge of stability (the first run collapsed after step 2000 and "
+                   "was continued from its best checkpoint); retraining it needs `--clip-grad` or a watch on the "
+                   "first validations.",
+                   "The calibrated strengths were fitted on Set14 and LIVE1_color pooled (43 images, 192² centre "
+                   "crops). Training further (`--init`, `train.qat`) starts from the uncalibrated weights, "
+                   "train/candidates/denoise-unet-fast-shift-r4 in the source tree, and calibrates again "
+                   "afterwards; the packaged set is refused there.",
+                   "Below the quality floors set for this class at σ 5 (by 0.95 dB) and σ 25 (by 0.03 dB); "
+                   "trained on a 2-core CPU."],
+        "results": "Shipped fast denoiser: `unet-fast` trained on in three warm restarts, calibrated",
     },
     "denoise-fast-cal": {
         "use": "The previous `denoise-fast` (0.2: the `fast` preset, linear form) with a calibrated level map: "
