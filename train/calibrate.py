@@ -126,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     from train.model import LevelNet
 
     a = build_parser().parse_args(argv)
+    folders = [Path(folder).resolve() for folder in a.data]
+    if len(set(folders)) < len(folders):
+        twice = next(folder for folder in a.data if folders.count(Path(folder).resolve()) > 1)
+        raise UserError(f"--set lists {twice} twice: its images would count double; give each folder once")
     out = Path(a.out)
     if out.suffix != ".safetensors":
         raise UserError(f"-o {out}: the calibrated checkpoint must end in .safetensors")

@@ -43,10 +43,10 @@ NOTES = {
                    "0.19 dB to σ 50; SSIM drops from 0.75 to 0.64 there (docs/results.md).",
                    "σ 90 (past the training range, run at σ 75's calibrated strength) reads 21.89 dB on CBSD68, "
                    "0.72 dB under the 0.3 `denoise-fast`; every level measured from σ 5 to 75 is better than it.",
-                   "Trained at peak learning rates of 2e-3, 1e-3 and 1.5e-3 (the last two with `--clip-grad 0.03`), "
-                   "where this recipe is near the edge of stability (the first run collapsed after step 2000 and "
-                   "was continued from its best checkpoint); retraining it needs `--clip-grad` or a watch on the "
-                   "first validations.",
+                   "Trained at peak learning rates of 2e-3, 1e-3 and 1.5e-3 (the two 1.5e-3 runs with "
+                   "`--clip-grad 0.03`), where this recipe is near the edge of stability (the first run "
+                   "collapsed after step 2000 and was continued from its best checkpoint); retraining it needs "
+                   "`--clip-grad` or a watch on the first validations.",
                    "The calibrated strengths were fitted on Set14 and LIVE1_color pooled (43 images, 192² centre "
                    "crops). Training further (`--init`, `train.qat`) starts from the uncalibrated weights, "
                    "train/candidates/denoise-unet-fast-shift-r4 in the source tree, and calibrates again "

@@ -122,6 +122,9 @@ def test_calibrate_pools_several_sets(tiny_run, tiny_image_dir, tmp_path, capsys
     (tmp_path / "empty").mkdir()
     assert run_cli(main, [*argv[:5], str(tmp_path / "empty"), *argv[5:]]) == 2  # one unusable folder: refused
     assert "no image files" in capsys.readouterr().err and not out.exists()
+    assert run_cli(main, [*argv[:5], str(tiny_image_dir), *argv[5:]]) == 2  # a folder twice: refused
+    err = capsys.readouterr().err.strip()
+    assert "twice" in err and len(err.splitlines()) == 1 and not out.exists()
 
 
 def test_calibrated_checkpoint_exports_exactly(tiny_run, tiny_image_dir, tmp_path):
