@@ -34,6 +34,7 @@ from runtimes.core.metrics import psnr
 from train.evaluate import Y_TASKS, EvalImage, load_eval_set
 
 DEFAULT_FACTORS = tuple(round(f, 3) for f in np.arange(0.7, 1.601, 0.05))
+DEFAULT_JUMP = 1.3
 
 
 def scan(model, images: list[EvalImage], level: float, strengths, device="cpu") -> list[float]:
@@ -54,29 +55,55 @@ def scan(model, images: list[EvalImage], level: float, strengths, device="cpu") 
 
 
 def calibrate(model, images: list[EvalImage], factors=DEFAULT_FACTORS, device="cpu",
-              levels=None) -> tuple[object, list[dict]]:
+              levels=None, refine: int = 0, jump: float = DEFAULT_JUMP) -> tuple[object, list[dict]]:
     """(the calibrated level map, one row per knot level: level, own strength, best strength, PSNRs).
 
     levels: where to fit knots (default: the training levels); the largest training level is always one.
     A knot past it (e.g. σ 90 on a σ 15-75 model) moves the saturation there: the levels between run at
-    their fitted strengths, and the levels past it at the top knot's."""
+    their fitted strengths, and the levels past it at the top knot's.
+    refine: rounds of bisection at the map's jumps. Between two neighbouring knots whose best strengths
+    grow (or shrink) more than `jump` times faster than their own strengths, the levels in between are
+    interpolated across two regimes of the network (the shift form's band), which none of them suits; each
+    round fits one more knot halfway between every such pair, so the crossing narrows by half per round."""
     lmap = model.level_map.uncalibrated()
     levels = knot_levels(lmap, levels)
-    rows = []
-    for level in levels:
-        u = lmap.linear(level)
-        strengths = [u * f for f in factors]
-        scores = scan(model, images, level, strengths, device)
-        best = int(np.argmax(scores))
-        own = factors.index(1.0)  # both the default and --factors include the map's own strength
-        rows.append({"level": level, "strength": u, "best_strength": strengths[best], "best_factor": factors[best],
-                     "psnr_own": scores[own], "psnr_best": scores[best]})
+    rows = [_fit_knot(model, images, lmap, level, factors, device) for level in levels]
+    for _ in range(refine):
+        pairs = zip(rows[:-1], rows[1:], strict=True)
+        mids = [_midpoint(lmap, a["level"], b["level"]) for a, b in pairs if _is_jump(a, b, jump)]
+        mids = [m for m in mids if all(m != r["level"] for r in rows)]  # neighbours already adjacent: done
+        if not mids:
+            break
+        rows += [_fit_knot(model, images, lmap, m, factors, device) for m in mids]
+        rows.sort(key=lambda r: r["strength"])
     knots, prev = [], 0.0
     for r in rows:  # keep the map increasing: a knot below the previous one is lifted just above it
         s = max(r["best_strength"], prev + 1e-4)
         knots.append((r["strength"], s))
         prev = s
     return lmap.calibrated(tuple(knots)), rows  # a knot past the largest training level moves the saturation
+
+
+def _fit_knot(model, images, lmap, level, factors, device) -> dict:
+    u = lmap.linear(level)
+    strengths = [u * f for f in factors]
+    scores = scan(model, images, level, strengths, device)
+    best = int(np.argmax(scores))
+    own = factors.index(1.0)  # both the default and --factors include the map's own strength
+    return {"level": level, "strength": u, "best_strength": strengths[best], "best_factor": factors[best],
+            "psnr_own": scores[own], "psnr_best": scores[best]}
+
+
+def _midpoint(lmap, a: float, b: float) -> float:
+    """The level halfway between two knots; JPEG qualities are whole numbers (the encoder rounds them)."""
+    m = (a + b) / 2
+    return float(round(m)) if lmap.unit == "quality" else round(m, 4)
+
+
+def _is_jump(a: dict, b: dict, jump: float) -> bool:
+    """Whether the best strength changes between knots a and b more than `jump` times as fast as the own one."""
+    ratio = b["best_factor"] / a["best_factor"]  # (best_b / best_a) / (own_b / own_a)
+    return max(ratio, 1 / ratio) > jump
 
 
 def knot_levels(lmap, levels=None) -> list[float]:
@@ -114,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="strengths tried, as factors of each level's own (default 0.7 to 1.6 in steps of 0.05)")
     p.add_argument("--levels", nargs="+", type=parse_level, default=None,
                    help="levels to fit knots at (default: the training levels; the largest is always one)")
+    p.add_argument("--refine", type=int, default=0, metavar="N",
+                   help="rounds of bisection where the best strength jumps between two knots: each round fits a "
+                        "knot halfway between them (default 0)")
+    p.add_argument("--jump", type=float, default=DEFAULT_JUMP,
+                   help=f"what --refine calls a jump: the best strength changing this many times faster than the "
+                        f"own strength between two knots (default {DEFAULT_JUMP:g})")
     p.add_argument("--crop", type=int, default=192, help="centre crop of each image in px (default 192; 0: whole)")
     p.add_argument("--max-images", type=int, default=None, help="use only the first N images")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
@@ -138,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ensure_writable_dir(out.parent)  # before the scan, not after it
     if a.crop < 0 or (a.max_images is not None and a.max_images < 1):
         raise UserError("--crop must be >= 0 and --max-images >= 1")
+    if a.refine < 0 or not a.jump > 1:
+        raise UserError("--refine must be >= 0 and --jump > 1 (e.g. --refine 3 --jump 1.3)")
     device = resolve_device(a.device)
     path = resolve_weights(a.weights)
     model, meta = load_checkpoint(path, device)
@@ -146,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     knot_levels(model.level_map, a.levels)  # bad levels are refused before the images load
     images = [img for folder in a.data for img in load_eval_set(folder, crop=a.crop or None)][: a.max_images]
     set_name = "+".join(Path(folder).name for folder in a.data)
-    lmap, rows = calibrate(model, images, a.factors, device, a.levels)
+    lmap, rows = calibrate(model, images, a.factors, device, a.levels, a.refine, a.jump)
     unit = lmap.unit
     print(f"| {unit} | own strength | best strength | PSNR at own (dB) | at best (dB) | gain |")
     print("|---:|---:|---:|---:|---:|---:|")
@@ -158,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {k: v for k, v in meta.items() if k not in ("format", "format_version", "arch", "level_map", "task")}
     meta["calibration"] = {"from": str(a.weights), "set": set_name, "images": len(images),
                            "levels": [r["level"] for r in rows],
-                           "crop": a.crop, "factors": list(a.factors), "rows": rows}
+                           "crop": a.crop, "factors": list(a.factors), "refine": a.refine, "jump": a.jump,
+                           "rows": rows}
     meta.pop("evaluation", None)  # measured with the old map
     meta.pop("evaluation_more", None)
     save_checkpoint(out, calibrated, meta)

@@ -127,6 +127,37 @@ def test_calibrate_pools_several_sets(tiny_run, tiny_image_dir, tmp_path, capsys
     assert "twice" in err and len(err.splitlines()) == 1 and not out.exists()
 
 
+def test_refine_bisects_the_jump_between_knots(tiny_run, tiny_image_dir, tmp_path, capsys, monkeypatch):
+    """A network whose best strength jumps (the shift form's band) gets knots closing in on the jump."""
+    import train.calibrate as cal
+    from train.checkpoint import load_checkpoint
+
+    scanned = []
+
+    def fake_scan(model, images, level, strengths, device="cpu"):  # best at 0.5x own below σ 33, 1.5x from it
+        scanned.append(level)
+        want = strengths[0] / 0.5 * (0.5 if level < 33 else 1.5)  # strengths[0] is 0.5 x own
+        return [-abs(s - want) for s in strengths]
+
+    monkeypatch.setattr(cal, "scan", fake_scan)
+    out = tmp_path / "cal.safetensors"
+    argv = ["--weights", str(tiny_run), "--set", str(tiny_image_dir), "-o", str(out), "--factors", "0.5,1,1.5",
+            "--crop", "0", "--levels", "15", "30", "45", "--refine", "3"]
+    assert run_cli(cal.main, argv) == 0
+    assert scanned[:3] == [15.0, 30.0, 45.0] and scanned[3:] == [37.5, 33.75, 31.875]  # one knot per round
+    _, meta = load_checkpoint(out)
+    rows = meta["calibration"]["rows"]
+    assert [r["level"] for r in rows] == sorted(r["level"] for r in rows)
+    assert meta["calibration"]["refine"] == 3
+    assert [r["best_factor"] for r in rows if r["level"] in (31.875, 33.75)] == [0.5, 1.5]  # the jump is there
+    assert "| 33.75 |" in capsys.readouterr().out
+    scanned.clear()
+    out.unlink()
+    assert run_cli(cal.main, [*argv[:-1], "0"]) == 0 and len(scanned) == 3  # --refine 0: the knots given only
+    assert run_cli(cal.main, [*argv[:-1], "-1"]) == 2  # bad value: refused
+    assert "--refine must be >= 0" in capsys.readouterr().err
+
+
 def test_calibrated_checkpoint_exports_exactly(tiny_run, tiny_image_dir, tmp_path):
     pytest.importorskip("onnxruntime")
     from export.base import ExportConfig
@@ -189,3 +220,12 @@ def test_calibrate_refuses_an_unwritable_output_before_the_scan(tiny_run, tiny_i
     argv = ["--weights", str(tiny_run), "--set", str(tiny_image_dir), "-o", str(tmp_path / "file" / "c.safetensors")]
     assert run_cli(cal.main, argv) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_refine_midpoints_are_whole_jpeg_qualities():
+    from types import SimpleNamespace
+
+    from train.calibrate import _midpoint
+
+    assert _midpoint(SimpleNamespace(unit="quality"), 20, 25) == 22.0  # the encoder takes whole qualities
+    assert _midpoint(SimpleNamespace(unit="sigma"), 21, 22) == 21.5
