@@ -15,7 +15,7 @@ SHIPPED = {
     "denoise-mobile": ("denoise", [15.0, 35.0, 55.0, 75.0], 200_000, 100, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
     # the fast class is bound by latency (0.5 s per 1080p frame on 2 CPU cores) and MACs, not parameters: its
     # multi-scale network holds more weights at lower resolutions
-    "denoise-fast": ("denoise", [15.0, 25.0, 35.0, 50.0, 75.0], 700_000, 30, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
+    "denoise-fast": ("denoise", [5.0, 15.0, 25.0, 35.0, 50.0, 75.0], 700_000, 30, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
     "denoise-fast-cal": ("denoise", [15.0, 35.0, 55.0, 75.0], 250_000, 30, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
     "denoise-fast-affine": ("denoise", [15.0, 35.0, 55.0, 75.0], 250_000, 30, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
     "denoise-paper": ("denoise", [15.0, 35.0, 55.0, 75.0], 1_500_000, 800, "CBSD68", 0, ((25, 5.0), (75, 5.0))),
