@@ -37,8 +37,8 @@ NOTES = {
                "multi-scale (U-Net) network of 21.6 GMAC per 1080p frame whose level moves only biases (shift "
                "form), so the level changes per frame at no cost in the folded graph.",
         "limits": ["The last two runs trained σ 5 and the floor levels themselves (σ 5, 15, 25, 35, 50, 75, a "
-                   "quarter of each stratum pinned there). Against the previous `denoise-fast` σ 5 gained 1.27 dB and σ 25 "
-                   "0.55; σ 35–40, 55, 75 and 90 lost 0.33–0.67 dB, σ 50 0.07 (docs/results.md).",
+                   "quarter of each stratum pinned there). Against the previous `denoise-fast` σ 5 gained 1.27 dB "
+                   "and σ 25 0.55; σ 35–40, 55, 75 and 90 lost 0.33–0.67 dB, σ 50 0.07 (docs/results.md).",
                    "The network's best strength jumps three times (between σ 8.75 and 9.06, σ 19.4 and 19.7, σ 52.5 "
                    "and 55); the calibrated map has knots every 2.5 σ and three rounds of bisection at the first two "
                    "(`train.calibrate --refine 3`). CBSD68 has no dip in PSNR there; SSIM reads 0.598 at σ 53.75 "
