@@ -109,19 +109,20 @@ COMMON_LIMITS = [
 FFDNET_SIGMA5_GAIN = 40.24 - 34.25  # CBSD68, published weights on this project's noise (docs/results.md)
 
 
+def _evaluations(meta: dict) -> list[dict]:
+    """Every evaluation the card shows, the main one first."""
+    return [meta["evaluation"], *(meta.get("evaluation_more") or [])]
+
+
 def _denoise_limits(meta: dict) -> list[str]:
     """The σ 5 limit, from the card's own CBSD68 row at σ 5 (nothing when the card has no such row)."""
-    for ev in [meta.get("evaluation") or {}, *(meta.get("evaluation_more") or [])]:
-        if ev.get("set") != "CBSD68":
-            continue
-        for row in ev.get("rows", []):
-            if row["level"] == 5:
-                gain = row["psnr"] - row["input_psnr"]
-                return [f"At σ 5, the noise of a phone photo in good light, it gains {gain:.2f} dB over its input on "
-                        f"CBSD68, where FFDNet (one network, σ as an input) gains "
-                        f"{FFDNET_SIGMA5_GAIN:.2f}: the seed's level scaling is weakest at the lowest levels "
-                        f"(docs/results.md, *The low-strength collapse*)."]
-    return []
+    rows = [r for ev in _evaluations(meta) if ev["set"] == "CBSD68" for r in ev["rows"] if r["level"] == 5]
+    if not rows:
+        return []
+    gain = rows[0]["psnr"] - rows[0]["input_psnr"]
+    return [f"At σ 5, the noise of a phone photo in good light, it gains {gain:.2f} dB over its input on CBSD68, "
+            f"where FFDNet (one network, σ as an input) gains {FFDNET_SIGMA5_GAIN:.2f}: the seed's level scaling is "
+            f"weakest at the lowest levels (docs/results.md, *The low-strength collapse*)."]
 
 
 def _level(x: float) -> str:
@@ -179,7 +180,7 @@ def render(name: str, meta: dict) -> str:
     if notes["use"]:
         out += ["## Intended use", "", notes["use"], ""]
     out += ["## Measured", ""]
-    for ev in [meta["evaluation"], *(meta.get("evaluation_more") or [])]:
+    for ev in _evaluations(meta):
         out += _table(ev)
     if notes["results"]:
         out += [f"How these were measured, and comparisons: docs/results.md, *{notes['results']}*.", ""]
