@@ -163,16 +163,16 @@ def main(argv: list[str] | None = None) -> int:
     if len(set(folders)) < len(folders):
         twice = next(folder for folder in a.data if folders.count(Path(folder).resolve()) > 1)
         raise UserError(f"--set lists {twice} twice: its images would count double; give each folder once")
+    if a.crop < 0 or (a.max_images is not None and a.max_images < 1):
+        raise UserError("--crop must be >= 0 and --max-images >= 1")
+    if a.refine < 0 or not a.jump > 1:
+        raise UserError("--refine must be >= 0 and --jump > 1 (e.g. --refine 3 --jump 1.3)")
     out = Path(a.out)
     if out.suffix != ".safetensors":
         raise UserError(f"-o {out}: the calibrated checkpoint must end in .safetensors")
     check_output_file(out, "-o")
     check_output_file(out.with_suffix(".json"), "-o")
     ensure_writable_dir(out.parent)  # before the scan, not after it
-    if a.crop < 0 or (a.max_images is not None and a.max_images < 1):
-        raise UserError("--crop must be >= 0 and --max-images >= 1")
-    if a.refine < 0 or not a.jump > 1:
-        raise UserError("--refine must be >= 0 and --jump > 1 (e.g. --refine 3 --jump 1.3)")
     device = resolve_device(a.device)
     path = resolve_weights(a.weights)
     model, meta = load_checkpoint(path, device)

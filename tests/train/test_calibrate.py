@@ -156,6 +156,9 @@ def test_refine_bisects_the_jump_between_knots(tiny_run, tiny_image_dir, tmp_pat
     assert run_cli(cal.main, [*argv[:-1], "0"]) == 0 and len(scanned) == 3  # --refine 0: the knots given only
     assert run_cli(cal.main, [*argv[:-1], "-1"]) == 2  # bad value: refused
     assert "--refine must be >= 0" in capsys.readouterr().err
+    new_dir = tmp_path / "new" / "cal.safetensors"
+    assert run_cli(cal.main, [*argv[:4], "-o", str(new_dir), *argv[6:-1], "-1"]) == 2
+    assert not new_dir.parent.exists()  # refused before the output folder is made
 
 
 def test_calibrated_checkpoint_exports_exactly(tiny_run, tiny_image_dir, tmp_path):
