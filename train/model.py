@@ -388,21 +388,33 @@ class LevelNet(nn.Module):
 
 
 def convert_weights(src: LevelNet, cfg: ModelConfig) -> dict[str, torch.Tensor]:
-    """`src`'s weights as a state dict for an architecture that differs from it only in `form` or `block_levels`.
+    """`src`'s weights as a state dict for an architecture that differs from it only in `form`, `block_levels`,
+    `out_gate`, `head`, or is wider (`channels`) or deeper (`blocks`).
 
     Every tensor both share is copied; the level-only tensors the target adds (affine B, shift biases) start at
     zero. From linear to affine that is the same network at every strength (A = W, B = 0); from linear to shift or
     to one level conv per block it is the same network at strength 1 (the largest training level), which the
     fine-tuning then carries to the other levels.
+
+    Growing is exact at every strength (`grow_weights`): a wider network keeps the source's channels first in
+    every conv (new output channels at the end, which PixelShuffle maps to new channels too) with the new
+    channels' outgoing weights zero; a deeper one adds residual blocks whose second conv is zero (identity).
     """
     if src.cfg.head == "affine" and cfg.head == "plain":
         raise UserError("cannot start a plain-head network from an affine-head checkpoint (its head depends on the "
                         "level); keep --head affine")
-    if replace(src.cfg, form=cfg.form, block_levels=cfg.block_levels, out_gate=cfg.out_gate, head=cfg.head) != cfg:
+    if cfg.channels < src.cfg.channels or cfg.blocks < src.cfg.blocks:
+        raise UserError(f"cannot start a network of {cfg.channels} channels and {cfg.blocks} blocks from one of "
+                        f"{src.cfg.channels} channels and {src.cfg.blocks} blocks: a network can only grow")
+    if replace(src.cfg, form=cfg.form, block_levels=cfg.block_levels, out_gate=cfg.out_gate, head=cfg.head,
+               channels=cfg.channels, blocks=cfg.blocks) != cfg:
         raise UserError(f"cannot start a {cfg.to_dict()} network from a {src.cfg.to_dict()} checkpoint: only the "
-                        "form, the level convs per block, the output gate and the head form may differ")
+                        "form, the level convs per block, the output gate, the head form, and more channels or "
+                        "blocks may differ")
     target = LevelNet(cfg, src.level_map).state_dict()
     have = src.state_dict()
+    if src.cfg.channels != cfg.channels or src.cfg.blocks != cfg.blocks:
+        have = grow_weights(have, target)
     out = {}
     for name, t in target.items():
         if name in have and have[name].shape == t.shape:
@@ -414,6 +426,34 @@ def convert_weights(src: LevelNet, cfg: ModelConfig) -> dict[str, torch.Tensor]:
     if src.cfg.head == "plain" and cfg.head == "affine":  # the plain head is the level-free part: s*0 + W
         out["head.weight_b"], out["head.bias_b"] = out["head.weight"], out["head.bias"]
         out["head.weight"], out["head.bias"] = torch.zeros_like(out["head.weight"]), torch.zeros_like(out["head.bias"])
+    return out
+
+
+def grow_weights(have: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`have` (a state dict) embedded in the wider or deeper network whose freshly initialised state dict is
+    `target`, the same function at every strength.
+
+    A tensor of the source fills the leading corner of the target's: its output channels first, its input channels
+    first. The new output channels keep their fresh initialisation (their weights random, their biases zero), so they
+    carry features from the start; every new input channel's weights are zero, so nothing of them reaches the
+    source's channels or the output until training moves those weights. A block the source lacks keeps its fresh
+    first conv and gets a zero second conv: x + 0. Names only the source has are dropped by the caller."""
+    out = {}
+    for name, t in target.items():
+        if name not in have:  # a new residual block: fresh first conv, zero second conv (the block is the identity)
+            out[name] = torch.zeros_like(t) if ".conv2." in name else t.detach().clone()
+            continue
+        old = have[name]
+        if old.shape == t.shape or old.dim() != t.dim():
+            out[name] = old
+            continue
+        new = t.detach().clone()
+        if new.dim() == 4:  # conv weight (out, in, k, k): new inputs contribute nothing
+            new[:, old.shape[1]:] = 0.0
+        else:  # a bias: new channels start at zero
+            new.zero_()
+        new[tuple(slice(0, n) for n in old.shape)] = old
+        out[name] = new
     return out
 
 

@@ -235,7 +235,8 @@ class Trainer:
 
     def _read_init(self, path: str) -> dict:
         """The start checkpoint's weights for this run's network: the same task and level map, and the same
-        architecture up to the form and the level convs per block (`train.model.convert_weights`)."""
+        architecture up to the form, the level convs per block, and more channels or blocks
+        (`train.model.convert_weights`)."""
         from train.checkpoint import load_checkpoint, run_summary
         from train.model import convert_weights
 
@@ -262,7 +263,8 @@ class Trainer:
             return convert_weights(init, target)
         except UserError:
             raise UserError(f"{path} is a {meta.get('task')} model of another architecture than this run's; "
-                            "start from a checkpoint of the same preset (its form may differ)") from None
+                            "start from a checkpoint of the same preset (its form may differ, and it may grow in "
+                            "--channels or --blocks)") from None
 
     def _quant_sim(self, images):
         """The int8 simulation around the model; its activation ranges are calibrated once (kept on resume)."""

@@ -203,7 +203,38 @@ def test_convert_weights_from_linear(form, block_levels, exact_at):
         for lv in exact_at:
             torch.testing.assert_close(dst(x, torch.tensor([lv])), src(x, torch.tensor([lv])), rtol=0, atol=1e-6)
     with pytest.raises(UserError, match="only the form"):
-        convert_weights(src, preset("tiny", form=form, channels=16))
+        convert_weights(src, preset("tiny", form=form, tail_channels=16))
+    with pytest.raises(UserError, match="can only grow"):
+        convert_weights(src, preset("tiny", form=form, channels=4))
+
+
+@pytest.mark.parametrize("name,form,biases", [("unet-tiny", "shift", "constant"), ("unet-tiny", "shift", "level"),
+                                              ("tiny", "linear", "constant"), ("unet-tiny", "affine", "constant")])
+def test_grown_network_is_the_same_function(name, form, biases):
+    """A wider and deeper network grown from a trained one (`--init` with more --channels or --blocks) computes
+    the same output at every level; training reaches its new channels (their outgoing weights get gradients)."""
+    from train.model import convert_weights
+
+    torch.manual_seed(11)
+    lmap = make_level_map("denoise")
+    src = build_model(preset(name, form=form, biases=biases), lmap).eval()
+    with torch.no_grad():
+        for p in src.parameters():
+            p.normal_(0.0, 0.2)
+    c, b = src.cfg.channels, src.cfg.blocks
+    cfg = preset(name, form=form, biases=biases, channels=c + c // 2, blocks=b + 1)
+    dst = build_model(cfg, lmap).eval()
+    dst.load_state_dict(convert_weights(src, cfg))
+    x = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        for lv in (0.0, 5.0, 33.0, 75.0):
+            torch.testing.assert_close(dst(x, torch.tensor([lv])), src(x, torch.tensor([lv])), rtol=0, atol=1e-5)
+    dst.train()
+    (dst(x, torch.tensor([25.0])) - x * 0.9).abs().mean().backward()
+    body = dst.body[0].conv1 if name == "tiny" else dst.up_blocks[0][0].conv1
+    assert body.weight.grad[:c, c:].abs().sum() > 0  # the new inputs' (zero) weights move
+    assert dst.conv_body.weight.grad[:c, c:].abs().sum() > 0
+    assert dst.body[-1].conv2.weight.grad.abs().sum() > 0  # the new block's zero branch moves
 
 
 def test_strata_pin_a_fraction_at_each_level():
