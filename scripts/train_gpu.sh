@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One bounded GPU batch behind the shipped mobile weights, every run concurrently on one GPU with the same
 # wall-clock budget, then evaluated:
-#   dn-mobile-jitter   a mobile denoiser (DN_INIT: a checkpoint or shipped name, default denoise-mobile)
-#                      continued with --level-jitter 0.5 (sigma drawn up to halfway to the neighbouring
-#                      training level, which fills the dips between levels). The shipped denoise-mobile
-#                      is this run started from the stage-1 weights (scripts/train_shipped.sh's
-#                      dn-mobile-linear), followed by a second, solo continuation (docs/results.md).
+#   dn-mobile-jitter   a mobile denoiser (DN_INIT: a checkpoint or shipped name, default
+#                      train/candidates/denoise-mobile-linear, the previous denoise-mobile) continued with
+#                      --level-jitter 0.5 (sigma drawn up to halfway to the neighbouring training level, which
+#                      fills the dips between levels). The previous denoise-mobile is this run started from the
+#                      stage-1 weights (scripts/train_shipped.sh's dn-mobile-linear), followed by a second, solo
+#                      continuation (docs/results.md, *Previous mobile denoiser*).
 #   sr-mobile-linear, sr-mobile-affine, sr{2,3,4,5,6}-mobile-dedicated
 #                      the SR comparison of docs/results.md: one weight set (both forms, jitter 0.5) and a
 #                      plain dedicated model at every test scale (scripts/train_shipped.sh)
@@ -28,7 +29,7 @@ mkdir -p "$OUT"
 # eight training processes and their loaders share the host: one BLAS thread each, a small compile pool
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-2}
 ( python -m train --task denoise --preset mobile --form linear --data "$DATA/train/CBSD432" --levels 15 35 55 75 \
-      --level-jitter 0.5 --init "${DN_INIT:-denoise-mobile}" --lr 1e-4 "${B[@]}" \
+      --level-jitter 0.5 --init "${DN_INIT:-$here/../train/candidates/denoise-mobile-linear.safetensors}" --lr 1e-4 "${B[@]}" \
       --val "$DATA/test/Set14" --val-every 2000 --workers "${WORKERS:-2}" --no-progress --out "$OUT/dn-mobile-jitter" \
       ${EXTRA[@]+"${EXTRA[@]}"} \
   && python -m train.evaluate --weights "$OUT/dn-mobile-jitter/best.safetensors" --set "$DATA/test/CBSD68" \

@@ -134,7 +134,7 @@ def test_qat_start_levels_must_match(tmp_path, tiny_image_dir):
     (["--weights", "denoise-fast", "--data", ".", "--out", "x", "--steps", "0"], "--steps must be positive"),
     (["--weights", "denoise-fast", "--data", ".", "--out", "x", "--lr", "nan"], "--lr must be positive"),
     (["--weights", "denoise-fast", "--data", ".", "--out", "x", "--val-every", "0"], "--val-every must be positive"),
-    (["--weights", "denoise-mobile", "--data", "no/such/dir", "--out", "x", "--steps", "1"], "no/such/dir"),
+    (["--weights", "denoise-paper", "--data", "no/such/dir", "--out", "x", "--steps", "1"], "no/such/dir"),
 ])
 def test_cli_user_errors_are_one_line(args, msg, tmp_path):
     r = subprocess.run([sys.executable, "-m", "train.qat", *args], cwd=ROOT, capture_output=True, text=True,

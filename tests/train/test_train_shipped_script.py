@@ -76,7 +76,7 @@ def test_usage_without_arguments():
 
 
 def test_gpu_batch_script(data_root, tmp_path):
-    """scripts/train_gpu.sh: the jittered continuation of the shipped mobile denoiser and the seven SR runs."""
+    """scripts/train_gpu.sh: the jittered continuation of the previous mobile denoiser and the seven SR runs."""
     script = SCRIPT.parent / "train_gpu.sh"
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
     env = dict(os.environ, WORKERS="0", PATH=path)
@@ -90,7 +90,7 @@ def test_gpu_batch_script(data_root, tmp_path):
         assert (tmp_path / name / "best.safetensors").is_file(), (tmp_path / f"{name}.log").read_text()
     dn = json.loads((tmp_path / "dn-mobile-jitter" / "last.json").read_text())
     cfg = dn["train_config"]
-    assert cfg["init"] == "denoise-mobile" and cfg["level_jitter"] == 0.5
+    assert cfg["init"].endswith("train/candidates/denoise-mobile-linear.safetensors") and cfg["level_jitter"] == 0.5
     assert cfg["lr"] == 1e-4 and (tmp_path / "dn-mobile-jitter" / "eval-CBSD68.json").is_file()
     sr6 = json.loads((tmp_path / "sr6-mobile-dedicated" / "last.json").read_text())
     assert sr6["baseline_level"] == 6.0 and sr6["arch"]["form"] == "plain"
