@@ -76,7 +76,7 @@ NOTES = {
         "limits": ["Grown from `denoise-fast`'s network before its last run "
                    "(train/candidates/denoise-unet-fast-shift-r8: the same function at every level, new channels "
                    "with zero outgoing weights) and trained one "
-                   "5000-step schedule of its σ 5 recipe (the best validation at step 4500) on a 2-core CPU.",
+                   "4500-step schedule of its σ 5 recipe on a 2-core CPU.",
                    "Below the quality floors set for this class at σ 15 (−0.15 dB), σ 50 (−0.23) and σ 75 (−0.10); "
                    "meets σ 5 and σ 25.",
                    "Against the previous `denoise-mobile` (the `mobile` preset in the linear form) it gains at σ 5–25, "
