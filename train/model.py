@@ -440,9 +440,12 @@ def grow_weights(have: dict[str, torch.Tensor], target: dict[str, torch.Tensor])
     first conv and gets a zero second conv: x + 0. Names only the source has are dropped by the caller."""
     out = {}
     for name, t in target.items():
-        if name not in have:  # a new residual block: fresh first conv, zero second conv (the block is the identity)
-            out[name] = torch.zeros_like(t) if ".conv2." in name else t.detach().clone()
-            continue
+        if name not in have:
+            block = name.rsplit(".", 2)[0]  # body.1 of body.1.conv1.weight
+            if ".conv" in name and not any(k.startswith(block + ".") for k in have):
+                # a new residual block: fresh first conv, zero second conv (the block is the identity)
+                out[name] = torch.zeros_like(t) if ".conv2." in name else t.detach().clone()
+            continue  # a tensor the form adds to an existing conv: `convert_weights` starts it at zero
         old = have[name]
         if old.shape == t.shape or old.dim() != t.dim():
             out[name] = old

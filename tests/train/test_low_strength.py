@@ -206,6 +206,13 @@ def test_convert_weights_from_linear(form, block_levels, exact_at):
         convert_weights(src, preset("tiny", form=form, tail_channels=16))
     with pytest.raises(UserError, match="can only grow"):
         convert_weights(src, preset("tiny", form=form, channels=4))
+    if form == "affine":  # linear -> affine stays exact while the network also grows
+        grown = preset("tiny", form=form, channels=12, blocks=src.cfg.blocks + 1)
+        dst = build_model(grown, lmap).eval()
+        dst.load_state_dict(convert_weights(src, grown))
+        with torch.no_grad():
+            for lv in exact_at:
+                torch.testing.assert_close(dst(x, torch.tensor([lv])), src(x, torch.tensor([lv])), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("name,form,biases", [("unet-tiny", "shift", "constant"), ("unet-tiny", "shift", "level"),
